@@ -1,0 +1,1 @@
+"""Roost: a Python actor mesh."""

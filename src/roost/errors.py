@@ -1,0 +1,174 @@
+"""Every error Roost raises, in one tree.
+
+    RoostError                      base; `code` is the wire code, `status` the HTTP status
+    ├── BadRequest                  400 bad_request: malformed input (actions may raise it too)
+    ├── Unauthorized                401 unauthorized
+    ├── Forbidden                   403 forbidden
+    ├── NotFound                    404
+    │   ├── SystemNotFound              system_not_found
+    │   ├── ActorNotFound               actor_not_found
+    │   └── ActionNotFound              action_not_found
+    ├── PayloadTooLarge             413 payload_too_large
+    ├── UnsupportedMediaType        415 unsupported_media_type
+    ├── Overloaded                  429 overloaded (retryable)
+    ├── ActionFailed                500 action_failed: the actor's code raised
+    ├── Internal                    500 internal: a bug or unreadable stored state
+    │   └── DecryptionError             stored state cannot be decrypted with any known key
+    ├── Unavailable                 503 unavailable (retryable): draining, not ready, owner gone
+    │   ├── StoreUnavailable            the statestore cannot be reached
+    │   ├── NotOwner                    this node does not own the actor (internal routing)
+    │   └── LeaseHeld                   another node holds the actor's ownership lease
+    ├── StateConflict               409 state_conflict (retryable): a fenced write lost its race
+    ├── Timeout                     504 timeout
+    └── ConfigError                 bad configuration at start-up (never sent over HTTP)
+
+Foreign exceptions (driver errors, aiohttp errors) are translated at the edge that meets them,
+with ``raise ... from exc``; nothing outside this tree crosses a module boundary on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RoostError(Exception):
+    """Base of every Roost error. `code` and `status` are what the HTTP API sends."""
+
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(RoostError):
+    """The request (or an action's input) is malformed. Actions raise it to answer 400."""
+
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(RoostError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(RoostError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(RoostError):
+    code = "not_found"
+    status = 404
+
+
+class SystemNotFound(NotFound):
+    code = "system_not_found"
+
+
+class ActorNotFound(NotFound):
+    code = "actor_not_found"
+
+
+class ActionNotFound(NotFound):
+    code = "action_not_found"
+
+
+class PayloadTooLarge(RoostError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(RoostError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class Overloaded(RoostError):
+    code = "overloaded"
+    status = 429
+    retryable = True
+
+    def __init__(self, message: str = "", retry_after: float = 1.0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class ActionFailed(RoostError):
+    """The actor's own code raised; its state was rolled back to before the turn."""
+
+    code = "action_failed"
+    status = 500
+
+
+class Internal(RoostError):
+    code = "internal"
+    status = 500
+
+
+class DecryptionError(Internal):
+    """Stored state failed authentication: wrong key, tampering, or a row moved elsewhere."""
+
+    code = "state_unreadable"
+
+
+class Unavailable(RoostError):
+    """Try again later (the `Retry-After` seconds are a hint)."""
+
+    code = "unavailable"
+    status = 503
+    retryable = True
+
+    def __init__(self, message: str = "", retry_after: float = 1.0, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(Unavailable):
+    """The statestore did not answer; nothing was written."""
+
+
+class NotOwner(Unavailable):
+    """This node is not (or no longer) the owner; `owner` names who is, when known."""
+
+    def __init__(self, message: str = "", owner: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.owner = owner
+
+
+class LeaseHeld(Unavailable):
+    """Another node holds the ownership lease of the actor."""
+
+    def __init__(
+        self, message: str = "", holder: str = "", expires_in: float = 0.0, **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+        self.holder = holder
+        self.expires_in = expires_in
+
+
+class StateConflict(RoostError):
+    """A compare-and-set write found another revision or owner: the writer must step down."""
+
+    code = "state_conflict"
+    status = 409
+    retryable = True
+
+
+class Timeout(RoostError):
+    code = "timeout"
+    status = 504
+
+
+class ConfigError(RoostError):
+    """Configuration that cannot work; raised at start-up with a message that says how to fix it."""
+
+    code = "config_error"
+    status = 500
