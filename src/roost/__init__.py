@@ -1,1 +1,42 @@
-"""Roost: a Python actor mesh."""
+"""Roost: a Python actor mesh.
+
+Write actors as plain classes (`Actor`, `@action`, `Context`, `Value`), run them in-process with
+`ActorSystem` or on a cluster of nodes (`roost node`), and call them with `invoke`.
+"""
+
+from roost.errors import (
+    ActionFailed,
+    ActionNotFound,
+    ActorNotFound,
+    BadRequest,
+    DecryptionError,
+    RoostError,
+    StateConflict,
+    Timeout,
+    Unavailable,
+)
+from roost.node.api import invoke
+from roost.node.system import ActorSystem
+from roost.sdk import ActorId, Context, Value, action
+from roost.sdk.actor import Actor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionFailed",
+    "ActionNotFound",
+    "Actor",
+    "ActorId",
+    "ActorNotFound",
+    "ActorSystem",
+    "BadRequest",
+    "Context",
+    "DecryptionError",
+    "RoostError",
+    "StateConflict",
+    "Timeout",
+    "Unavailable",
+    "Value",
+    "action",
+    "invoke",
+]

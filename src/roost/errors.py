@@ -172,3 +172,41 @@ class ConfigError(RoostError):
 
     code = "config_error"
     status = 500
+
+
+def _all_subclasses(cls: type[RoostError]) -> list[type[RoostError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+# The most general class for each wire code (a subclass that only refines meaning, like
+# StoreUnavailable, shares its parent's code and must not shadow it).
+_BY_CODE: dict[str, type[RoostError]] = {}
+for _cls in _all_subclasses(RoostError):
+    _BY_CODE.setdefault(_cls.code, _cls)
+
+
+def error_from_code(code: str, message: str, status: int | None = None) -> RoostError:
+    """Rebuild the error a peer or a node sent as JSON, so it can be raised again here."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        if status is not None and 400 <= status < 500:
+            return BadRequest(message)
+        return Internal(f"{code}: {message}")
+    return cls(message)
+
+
+def error_from_body(status: int, body: bytes) -> RoostError:
+    """The error a peer answered with, from its JSON error body."""
+    import json
+
+    try:
+        err = json.loads(body)["error"]
+        return error_from_code(str(err["code"]), str(err["message"]), status)
+    except (ValueError, KeyError, TypeError):
+        if status == 401:
+            return Unauthorized("peer refused the cluster credentials")
+        return Internal(f"peer answered HTTP {status}: {body[:200]!r}")

@@ -1,1 +1,5 @@
-"""roost.metrics"""
+"""Prometheus metric definitions and their per-node state."""
+
+from roost.metrics.registry import LATENCY_BUCKETS, Histogram, Metrics
+
+__all__ = ["LATENCY_BUCKETS", "Histogram", "Metrics"]

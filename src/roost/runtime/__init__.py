@@ -1,1 +1,19 @@
-"""roost.runtime"""
+"""Activations: mailbox and turns, init, idle deactivation, snapshots, rollback."""
+
+from roost.runtime.activation import Activation
+from roost.runtime.driver import drive
+from roost.runtime.host import Runtime
+from roost.runtime.schedule import DeadlineQueue, IdleTracker, SnapshotSchedule
+from roost.runtime.types import SystemTypes
+from roost.runtime.writer import WriteCoalescer
+
+__all__ = [
+    "Activation",
+    "DeadlineQueue",
+    "IdleTracker",
+    "Runtime",
+    "SnapshotSchedule",
+    "SystemTypes",
+    "WriteCoalescer",
+    "drive",
+]

@@ -1,0 +1,1 @@
+"""Example actors shipped with Roost; `roost demo` loads `examples.counters`."""

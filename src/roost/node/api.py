@@ -1,0 +1,43 @@
+"""`roost.invoke` / `roost.spawn`: call an actor in this process's system, else over HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from roost.node import local
+from roost.node.client import Client
+
+DEFAULT_URL = "http://127.0.0.1:8800"
+
+
+async def invoke(
+    actor: str,
+    *,
+    action: str,
+    payload: Any = None,
+    system: str | None = None,
+    parent: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    url: str | None = None,
+) -> Any:
+    """Invoke `action` on `actor`. Goes to the system running in this process if there is one
+    (and no `url` is given), otherwise over HTTP to `url` or ROOST_URL (default
+    http://127.0.0.1:8800)."""
+    if url is None:
+        found = local.find(system)
+        if found is not None:
+            name, running = found
+            return await running.invoke(
+                actor, action, payload, system=name, parent=parent, metadata=metadata
+            )
+    async with Client(url or os.environ.get("ROOST_URL", DEFAULT_URL)) as client:
+        return await client.invoke(
+            actor,
+            action,
+            payload,
+            system=system or "spawn-system",
+            parent=parent,
+            metadata=metadata,
+        )

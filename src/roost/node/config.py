@@ -1,0 +1,218 @@
+"""`NodeConfig`: every setting of a node, from flags, then environment, then defaults.
+
+`OPTIONS` is the single table of settings: the CLI builds its flags from it and the README's
+configuration table is written from it, so the three never disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from roost.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    flag: str
+    env: str | None
+    default: Any
+    help: str
+    kind: str = "str"  # str | int | float | list | bool
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--system", "ROOST_SYSTEM", "spawn-system", "actor system this node hosts", "list"),
+    Option("--node-id", "ROOST_NODE_ID", None, "node id (default: the hostname)"),
+    Option(
+        "--actors", "ROOST_ACTORS", "", "actor classes to load, comma list of module:Class", "list"
+    ),
+    Option("--http", "ROOST_HTTP_ADDR", "0.0.0.0:8800", "HTTP API listen address"),
+    Option(
+        "--advertise",
+        "ROOST_ADVERTISE_ADDR",
+        None,
+        "host[:port] peers use to reach this node's HTTP API (default: derived from --http)",
+    ),
+    Option("--gossip", "ROOST_GOSSIP_ADDR", "0.0.0.0:7946", "Serf gossip bind address"),
+    Option(
+        "--seeds",
+        "ROOST_SEEDS",
+        "",
+        "cluster seeds: host:port list, dns:NAME (headless Service) or mdns",
+        "list",
+    ),
+    Option(
+        "--statestore",
+        "ROOST_STATESTORE_URL",
+        "sqlite:///roost-data/roost.db",
+        "statestore URL: sqlite:///path, postgresql://..., mysql://...",
+    ),
+    Option("--drain-timeout", "ROOST_DRAIN_TIMEOUT", 25.0, "seconds to drain on SIGTERM", "float"),
+    Option("--lease", "ROOST_LEASE_SECONDS", 10.0, "ownership lease in seconds", "float"),
+    Option("--join-timeout", "ROOST_JOIN_TIMEOUT", 60.0, "seconds to keep trying seeds", "float"),
+    Option("--insecure", "ROOST_INSECURE", False, "allow cluster mode without a secret", "bool"),
+    Option("--serf-bin", "ROOST_SERF_BIN", "serf", "the serf binary"),
+    Option("--serf-rpc", "ROOST_SERF_RPC", None, "attach to an existing serf agent (host:port)"),
+    Option("--vnodes", "ROOST_VNODES", 160, "virtual nodes per member on the hash ring", "int"),
+    Option("--max-body", "ROOST_MAX_BODY", 1 << 20, "largest request body in bytes", "int"),
+    Option(
+        "--request-timeout",
+        "ROOST_REQUEST_TIMEOUT",
+        30.0,
+        "default deadline of one invocation in seconds",
+        "float",
+    ),
+    Option("--log-level", "ROOST_LOG_LEVEL", "info", "debug, info, warning or error"),
+    Option("--log-format", "ROOST_LOG_FORMAT", "text", "text or json"),
+)
+
+SECRET_ENV = ("ROOST_STATESTORE_KEY", "ROOST_STATESTORE_OLD_KEYS", "ROOST_CLUSTER_SECRET")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything a `Node` needs; built once, never read from the environment afterwards."""
+
+    systems: tuple[str, ...] = ("spawn-system",)
+    node_id: str = field(default_factory=socket.gethostname)
+    actors: tuple[str, ...] = ()
+    http: str = "0.0.0.0:8800"
+    advertise: str | None = None
+    gossip: str = "0.0.0.0:7946"
+    seeds: tuple[str, ...] = ()
+    statestore: str = "sqlite:///roost-data/roost.db"
+    statestore_key: str | None = None
+    statestore_old_keys: tuple[str, ...] = ()
+    cluster_secret: str | None = None
+    drain_timeout: float = 25.0
+    lease: float = 10.0
+    join_timeout: float = 60.0
+    insecure: bool = False
+    serf_bin: str = "serf"
+    serf_rpc: str | None = None
+    vnodes: int = 160
+    max_body: int = 1 << 20
+    request_timeout: float = 30.0
+    log_level: str = "info"
+    log_format: str = "text"
+    demo: bool = False
+
+    @property
+    def system(self) -> str:
+        return self.systems[0]
+
+    @property
+    def cluster_mode(self) -> bool:
+        return bool(self.seeds) or self.serf_rpc is not None
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        return split_host_port(self.http, 8800, "--http")
+
+    @property
+    def advertise_http(self) -> str:
+        """The host:port peers use for this node's HTTP API."""
+        host, port = self.http_host_port
+        if self.advertise:
+            ahost, aport = split_host_port(self.advertise, port, "--advertise")
+            return f"{ahost}:{aport}"
+        if host in ("0.0.0.0", "::", ""):
+            ghost, _ = split_host_port(self.gossip, 7946, "--gossip")
+            host = ghost if ghost not in ("0.0.0.0", "::", "") else _primary_ip()
+        return f"{host}:{port}"
+
+    def validate(self) -> None:
+        if not self.systems:
+            raise ConfigError("no actor system: pass --system NAME")
+        self.http_host_port  # noqa: B018 - parses and raises ConfigError when malformed
+        if self.drain_timeout <= 0 or self.lease <= 0 or self.request_timeout <= 0:
+            raise ConfigError("--drain-timeout, --lease and --request-timeout must be positive")
+        if not 1 <= self.vnodes <= 10_000:
+            raise ConfigError("--vnodes must be between 1 and 10000")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("--log-format must be text or json")
+
+
+def split_host_port(addr: str, default_port: int, what: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep:
+        host, port = addr, str(default_port)
+    host = host.strip("[]")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ConfigError(f"{what}: {addr!r} is not host:port") from None
+    if not 0 <= p <= 65535:
+        raise ConfigError(f"{what}: port {p} is out of range")
+    return host, p
+
+
+def _primary_ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for o in OPTIONS:
+        env = f" [env {o.env}]" if o.env else ""
+        if o.kind == "bool":
+            parser.add_argument(o.flag, action="store_true", default=None, help=o.help + env)
+        elif o.flag == "--system":
+            parser.add_argument(o.flag, action="append", default=None, help=o.help + env)
+        else:
+            parser.add_argument(o.flag, default=None, help=f"{o.help} (default {o.default}){env}")
+
+
+def from_args(ns: argparse.Namespace, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Flags win over environment variables, which win over defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        raw = getattr(ns, o.dest, None)
+        if raw is None and o.env and env.get(o.env, "") != "":
+            raw = env[o.env]
+        if raw is None:
+            continue
+        values[o.dest] = _convert(o, raw)
+    systems = values.pop("system", None)
+    if systems:
+        values["systems"] = tuple(systems)
+    cfg = NodeConfig(
+        **values,
+        statestore_key=env.get("ROOST_STATESTORE_KEY") or None,
+        statestore_old_keys=_split(env.get("ROOST_STATESTORE_OLD_KEYS", "")),
+        cluster_secret=env.get("ROOST_CLUSTER_SECRET") or None,
+    )
+    cfg.validate()
+    return cfg
+
+
+def _split(raw: str | Sequence[str]) -> tuple[str, ...]:
+    parts = [raw] if isinstance(raw, str) else list(raw)
+    return tuple(x.strip() for p in parts for x in p.split(",") if x.strip())
+
+
+def _convert(o: Option, raw: Any) -> Any:
+    if o.kind == "list":
+        return _split(raw)
+    if o.kind == "bool":
+        return raw is True or str(raw).lower() in ("1", "true", "yes", "on")
+    try:
+        if o.kind == "int":
+            return int(raw)
+        if o.kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{o.flag} / {o.env}: {raw!r} is not a number") from None
+    return str(raw)

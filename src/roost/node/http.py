@@ -1,0 +1,314 @@
+"""The node's HTTP API (aiohttp): the public JSON API, health, metrics, and the internal routes.
+
+`error_response` is the one place a `RoostError` becomes an HTTP status and body. Input is
+checked here before anything runs: names, media type, size, JSON, metadata. Bad input gets a 4xx
+that names the problem and never reaches an actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from roost.errors import (
+    BadRequest,
+    Internal,
+    PayloadTooLarge,
+    RoostError,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from roost.sdk.actor import valid_name
+from roost.sdk.context import ActorId
+from roost.sdk.state import encode_json, parse_json_payload
+
+if TYPE_CHECKING:
+    from roost.node.node import Node
+
+log = logging.getLogger("roost.http")
+
+JSON = "application/json"
+MAX_BODY = web.AppKey("max_body", int)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(exc: RoostError) -> web.Response:
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return web.Response(
+        status=exc.status, body=orjson.dumps(exc.to_json()), content_type=JSON, headers=headers
+    )
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    try:
+        body = encode_json(data)
+    except (TypeError, ValueError):
+        body = _encode_reply(data)
+    return web.Response(status=status, body=body, content_type=JSON)
+
+
+def _encode_reply(data: Any) -> bytes:
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.message import Message
+
+    if isinstance(data, Message):
+        return orjson.dumps(MessageToDict(data))
+    raise Internal(f"the action's reply is not JSON-serialisable: {type(data).__name__}")
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's own errors (no such route, wrong method, body too large) into our JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+        if exc.status == 413:
+            return error_response(
+                PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes")
+            )
+        body = {
+            "error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}
+        }
+        return web.Response(
+            status=exc.status,
+            body=orjson.dumps(body),
+            content_type=JSON,
+            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+        )
+
+
+def _name(value: str, what: str) -> str:
+    if not valid_name(value):
+        raise BadRequest(f"{what} name {value[:300]!r} is not valid (1-255 characters, no '/')")
+    return value
+
+
+def parse_metadata(raw: str | None) -> Mapping[str, str] | None:
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"X-Roost-Metadata is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("X-Roost-Metadata must be a JSON object of strings")
+    if not all(isinstance(v, str) for v in data.values()):
+        raise BadRequest("X-Roost-Metadata values must be strings")
+    return data
+
+
+MAX_TIMEOUT_MS = 600_000
+
+
+def parse_timeout(raw: str | None) -> float | None:
+    """X-Roost-Timeout-Ms: the caller's deadline for this invocation, in milliseconds."""
+    if raw is None:
+        return None
+    try:
+        ms = int(raw)
+    except ValueError:
+        raise BadRequest(f"X-Roost-Timeout-Ms must be an integer, got {raw[:40]!r}") from None
+    if not 1 <= ms <= MAX_TIMEOUT_MS:
+        raise BadRequest(f"X-Roost-Timeout-Ms must be between 1 and {MAX_TIMEOUT_MS}")
+    return ms / 1000.0
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    v = request.query.get(name)
+    if v is None:
+        return False
+    if v.lower() in ("true", "1", "yes", ""):
+        return True
+    if v.lower() in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"query parameter {name}={v!r} must be true or false")
+
+
+async def read_payload(request: web.Request, max_body: int) -> Any:
+    """The JSON payload of a request (None for an empty body)."""
+    length = request.content_length
+    if length is not None and length > max_body:
+        raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {max_body} bytes")
+    ctype = request.headers.get("Content-Type")
+    if ctype is not None:
+        mime = ctype.split(";", 1)[0].strip().lower()
+        if mime != JSON and not mime.endswith("+json") and mime != "":
+            if length == 0:
+                return None
+            raise UnsupportedMediaType(f"Content-Type {mime!r} is not supported; send {JSON}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(f"body exceeds the limit of {max_body} bytes") from exc
+    if not body or body.isspace():
+        return None
+    return parse_json_payload(body)
+
+
+class HttpApi:
+    """Routes of one node. Holds no state of its own beyond the node reference."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.max_body = node.config.max_body
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body, middlewares=[_errors])
+        app[MAX_BODY] = self.max_body
+        r = app.router
+        base = "/v1/systems/{system}/actors/{actor}"
+        r.add_post(base + "/actions/{action}", self.invoke)
+        r.add_post(base + "/spawn", self.spawn)
+        r.add_get(base + "/state", self.state)
+        r.add_get("/v1/cluster/members", self.members)
+        r.add_get("/v1/cluster/owner", self.owner)
+        r.add_get("/healthz", self.healthz)
+        r.add_get("/readyz", self.readyz)
+        r.add_get("/metrics", self.metrics)
+        r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
+        return app
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        try:
+            mi = request.match_info
+            system = _name(mi["system"], "system")
+            actor = _name(mi["actor"], "actor")
+            action = _name(mi["action"], "action")
+            parent = request.query.get("parent") if request.query_string else None
+            if parent is not None:
+                _name(parent, "parent template")
+            run_async = _flag(request, "async") if request.query_string else False
+            payload = await read_payload(request, self.max_body)
+            metadata = parse_metadata(request.headers.get("X-Roost-Metadata"))
+            timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
+            node = self.node
+            if run_async:
+                node.check_invocable(system, actor, action, parent)
+                node.background(
+                    node.invoke(
+                        actor, action, payload, system=system, parent=parent, metadata=metadata
+                    ),
+                    f"async {system}/{actor}.{action}",
+                )
+                return web.Response(status=202, body=b'{"accepted":true}', content_type=JSON)
+            reply = await node.invoke(
+                actor,
+                action,
+                payload,
+                system=system,
+                parent=parent,
+                metadata=metadata,
+                timeout=timeout,
+            )
+            return json_response(reply)
+        except RoostError as exc:
+            return error_response(exc)
+
+    async def spawn(self, request: web.Request) -> web.Response:
+        try:
+            system = _name(request.match_info["system"], "system")
+            actor = _name(request.match_info["actor"], "actor")
+            body = await read_payload(request, self.max_body)
+            if not isinstance(body, dict) or not isinstance(body.get("parent"), str):
+                raise BadRequest('spawn body must be {"parent": "TEMPLATE"}')
+            parent = _name(body["parent"], "parent template")
+            await self.node.core.spawn(system, actor, parent)
+            return json_response({"actor": actor, "parent": parent, "system": system})
+        except RoostError as exc:
+            return error_response(exc)
+
+    async def state(self, request: web.Request) -> web.Response:
+        try:
+            system = _name(request.match_info["system"], "system")
+            actor = _name(request.match_info["actor"], "actor")
+            parent = request.query.get("parent")
+            if parent is not None:
+                _name(parent, "parent template")
+            reply = await self.node.invoke(actor, "get_state", None, system=system, parent=parent)
+            return json_response(reply)
+        except RoostError as exc:
+            return error_response(exc)
+
+    async def members(self, request: web.Request) -> web.Response:
+        view = self.node.membership.view
+        members = [m.to_json() for m in sorted(view.members.values(), key=lambda m: m.id)]
+        return json_response({"members": members, "version": view.version})
+
+    async def owner(self, request: web.Request) -> web.Response:
+        try:
+            system = request.query.get("system", self.node.config.system)
+            actor = request.query.get("actor")
+            if actor is None:
+                raise BadRequest("query parameter actor is required")
+            _name(system, "system")
+            _name(actor, "actor")
+            owner = self.node.core.router.owner(system, actor)
+            if owner is None:
+                raise Unavailable("no active member owns any actor right now")
+            member = self.node.membership.view.get(owner)
+            return json_response({"owner": owner, "http": member.http if member else None})
+        except RoostError as exc:
+            return error_response(exc)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return json_response({"status": "ok", "node": self.node.config.node_id})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        try:
+            await self.node.check_ready()
+        except RoostError as exc:
+            return error_response(exc)
+        return json_response({"status": "ready", "node": self.node.config.node_id})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, self.node.metrics.render)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def internal_invoke(self, request: web.Request) -> web.Response:
+        """A call forwarded by a peer: authenticated with the cluster secret, hop-counted."""
+        try:
+            body = await request.read()
+            self.node.verify_internal(request.method, request.path_qs, body, request.headers)
+            mi = request.match_info
+            h = request.headers
+            try:
+                hops = int(h.get("X-Roost-Hops", "1"))
+                timeout = float(h.get("X-Roost-Timeout-Ms", "30000")) / 1000.0
+            except ValueError as exc:
+                raise BadRequest(f"bad internal routing header: {exc}") from exc
+            caller = None
+            if "X-Roost-Caller" in h:
+                c = orjson.loads(h["X-Roost-Caller"])
+                caller = ActorId(c["name"], c["system"], c.get("parent"))
+            payload = parse_json_payload(body) if body else None
+            reply = await self.node.invoke(
+                mi["actor"],
+                mi["action"],
+                payload,
+                system=mi["system"],
+                parent=request.query.get("parent"),
+                metadata=parse_metadata(h.get("X-Roost-Metadata")),
+                caller=caller,
+                hops=hops,
+                timeout=timeout,
+            )
+            return json_response(reply)
+        except RoostError as exc:
+            return error_response(exc)
+        except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            return error_response(BadRequest(f"malformed internal call: {exc}"))

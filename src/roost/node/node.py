@@ -1,0 +1,313 @@
+"""`Node`: the composition root. Builds every part from a `NodeConfig` and runs the lifecycle:
+
+start:  HTTP up (liveness) -> statestore migrated -> membership joined -> status `active`, ready
+drain:  not ready -> status `draining` (peers route elsewhere) -> every activation handed off with
+        its state flushed -> in-flight calls finished -> `serf leave` -> HTTP down -> exit 0
+A second SIGTERM/SIGINT, or the drain timeout, forces a final flush attempt and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from roost.errors import (
+    ActionNotFound,
+    ConfigError,
+    RoostError,
+    StoreUnavailable,
+    Timeout,
+    Unavailable,
+)
+from roost.membership.base import LocalMembership, Membership, MemberStatus
+from roost.metrics import Metrics
+from roost.node.config import NodeConfig
+from roost.node.core import Core
+from roost.node.http import HttpApi
+from roost.node.loader import build_systems, build_types, load_class
+from roost.placement.auth import HEADER, Verifier, derive_key
+from roost.placement.forward import HttpForwarder
+from roost.placement.placement import Placement
+from roost.sdk.context import ActorId
+from roost.statestore.crypto import Keyring
+from roost.statestore.encrypted import EncryptedStore
+from roost.statestore.url import open_backend, redact
+
+log = logging.getLogger("roost.node")
+
+# The router answers 503 at the deadline when it could not place a call; the HTTP deadline waits
+# a little longer so that 504 means "a turn ran too long", not "placement gave up".
+DEADLINE_GRACE = 0.25
+
+
+class Node:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        actor_classes: Sequence[type] | None = None,
+        membership: Membership | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        classes = (
+            list(actor_classes)
+            if actor_classes is not None
+            else [load_class(s) for s in config.actors]
+        )
+        systems = build_systems(config.systems, build_types(classes))
+        if not config.statestore_key:
+            raise ConfigError(
+                "ROOST_STATESTORE_KEY is not set. Generate a key with `roost keygen` and export "
+                "it (keep it secret: it encrypts every actor's state)"
+            )
+        keyring = Keyring.from_text(config.statestore_key, config.statestore_old_keys)
+        self.metrics = Metrics(config.node_id)
+        internal_key = derive_key(config.cluster_secret, "internal-http")
+        self._verifier = Verifier(internal_key)
+        self.forwarder = HttpForwarder(internal_key) if config.cluster_mode else None
+        self.core = Core(
+            node_id=config.node_id,
+            systems=systems,
+            store=EncryptedStore(open_backend(config.statestore), keyring),
+            metrics=self.metrics,
+            lease_s=config.lease,
+            request_timeout=config.request_timeout,
+            forwarder=self.forwarder,
+        )
+        self.membership = membership or self._membership()
+        self.placement = Placement(
+            config.node_id, self.core.router, self.core.runtime, self.metrics, config.vnodes
+        )
+        self.membership.subscribe(self.placement.on_view)
+        self.placement.on_view(self.membership.view)
+        self.ready = False
+        self.draining = False
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self.started_at = time.time()
+        self.metrics.gauge("roost_ready", lambda: [((), 1.0 if self.ready else 0.0)])
+        self.metrics.gauge("roost_draining", lambda: [((), 1.0 if self.draining else 0.0)])
+        self.metrics.gauge("roost_inflight_invocations", lambda: [((), float(self.inflight))])
+
+    def _membership(self) -> Membership:
+        cfg = self.config
+        if not cfg.cluster_mode:
+            return LocalMembership(cfg.node_id, cfg.advertise_http, cfg.gossip)
+        try:
+            from roost.membership.serf import SerfMembership, SerfSettings
+        except ImportError as exc:  # pragma: no cover - the package ships it
+            raise ConfigError(f"cluster mode needs roost.membership.serf: {exc}") from exc
+        return SerfMembership(
+            SerfSettings(
+                node_id=cfg.node_id,
+                gossip_bind=cfg.gossip,
+                gossip_advertise=None,
+                http_advertise=cfg.advertise_http,
+                seeds=cfg.seeds,
+                secret=cfg.cluster_secret,
+                insecure=cfg.insecure,
+                serf_bin=cfg.serf_bin,
+                serf_rpc=cfg.serf_rpc,
+                join_timeout=cfg.join_timeout,
+            )
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        host, port = cfg.http_host_port
+        self._runner = web.AppRunner(
+            HttpApi(self).app(), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+        )
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(f"cannot listen on {cfg.http}: {exc.strerror or exc}") from exc
+        log.info(
+            "node %s: HTTP on %s, statestore %s, systems %s",
+            cfg.node_id,
+            cfg.http,
+            redact(cfg.statestore),
+            ", ".join(cfg.systems),
+        )
+        await self.core.start()
+        self.background(self.placement.run(), "placement")
+        await self.membership.start()
+        await self.membership.set_status(MemberStatus.ACTIVE)
+        self.ready = True
+        log.info("node %s ready", cfg.node_id)
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, drain, and return the process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self.start()
+        except BaseException:
+            await self._teardown()
+            raise
+        await self._stop.wait()
+        return await self.drain()
+
+    def _on_signal(self, sig: int) -> None:
+        if self._stop.is_set():
+            log.warning("second %s: forcing exit after a final flush", signal.Signals(sig).name)
+            self._force.set()
+        else:
+            log.info(
+                "%s: draining (up to %.0fs)", signal.Signals(sig).name, self.config.drain_timeout
+            )
+            self._stop.set()
+
+    def stop(self) -> None:
+        """Ask `run` to drain and return (for embedding and tests)."""
+        self._stop.set()
+
+    async def drain(self) -> int:
+        t0 = time.monotonic()
+        drain = asyncio.ensure_future(self._drain())
+        force = asyncio.ensure_future(self._force.wait())
+        done, _ = await asyncio.wait(
+            {drain, force}, timeout=self.config.drain_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        force.cancel()
+        code = 0
+        if drain not in done:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await drain
+            log.error("drain did not finish in time: final flush attempt")
+            lost = await self.core.runtime.emergency_flush()
+            code = 0 if lost == 0 else 1
+        elif drain.exception() is not None:
+            log.error("drain failed: %s", drain.exception())
+            code = 1
+        await self._teardown()
+        log.info(
+            "node %s stopped in %.2fs (exit %d)", self.config.node_id, time.monotonic() - t0, code
+        )
+        return code
+
+    async def _drain(self) -> None:
+        self.ready = False
+        self.draining = True
+        with contextlib.suppress(RoostError):
+            await self.membership.set_status(MemberStatus.DRAINING)
+        n = await self.core.runtime.flush_all("drain")
+        log.info("handed off %d activations", n)
+        while self.inflight:
+            self._idle.clear()
+            await self._idle.wait()
+        with contextlib.suppress(RoostError):
+            await self.membership.leave()
+
+    async def _teardown(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._runner is not None:
+            await self._runner.cleanup()
+        with contextlib.suppress(Exception):
+            await self.core.stop()
+        with contextlib.suppress(Exception):
+            await self.membership.stop()
+        if self.forwarder is not None:
+            await self.forwarder.close()
+
+    # --- used by the HTTP API -------------------------------------------------------------------
+
+    async def invoke(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
+        timeout: float | None = None,
+        hops: int = 0,
+    ) -> Any:
+        """An invocation from the network: counted in flight, bounded by its deadline (504 after
+        it), and with started turns shielded from a client that hangs up."""
+        if not self.ready and not self.draining:
+            raise Unavailable("node is starting", retry_after=1.0)
+        budget = self.config.request_timeout if timeout is None else timeout
+        self.inflight += 1
+        try:
+            async with asyncio.timeout(budget + DEADLINE_GRACE):
+                return await self.core.invoke(
+                    actor,
+                    action,
+                    payload,
+                    system=system,
+                    parent=parent,
+                    metadata=metadata,
+                    caller=caller,
+                    timeout=budget,
+                    hops=hops,
+                    shielded=True,
+                )
+        except TimeoutError:
+            raise Timeout(
+                f"{system}/{actor}.{action} gave no reply within {budget:.3g}s "
+                "(a turn that had started still completes)"
+            ) from None
+        finally:
+            self.inflight -= 1
+            if not self.inflight:
+                self._idle.set()
+
+    def check_invocable(self, system: str, actor: str, action: str, parent: str | None) -> None:
+        """What can be checked without the store, before answering 202 to an async call."""
+        t = self.core.runtime.resolve_static(system, actor, parent)
+        if t is not None and not t.has_action(action):
+            raise ActionNotFound(f"actor type {t.name!r} has no action {action!r}")
+
+    async def check_ready(self) -> None:
+        if self.draining:
+            raise Unavailable("node is draining")
+        if not self.ready:
+            raise Unavailable("node is starting")
+        try:
+            async with asyncio.timeout(2.0):
+                await self.core.store.ping()
+        except (StoreUnavailable, TimeoutError) as exc:
+            raise Unavailable(f"statestore does not answer: {exc}") from exc
+
+    def verify_internal(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> None:
+        self._verifier.verify(headers.get(HEADER), method, path, body, time.time())
+
+    def background(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run `coro` as a task owned by the node: kept referenced, cancelled at teardown, and
+        its failure logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("%s failed: %s", name, t.exception())
+
+        task.add_done_callback(done)

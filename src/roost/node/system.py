@@ -1,0 +1,129 @@
+"""`ActorSystem`: a system running inside the caller's process (Spawn's "development mode").
+
+async with roost.ActorSystem("spawn-system", actors=[Incrementor],
+                             statestore="sqlite:///roost.db") as system:
+    await system.invoke("incrementor", action="add", payload={"value": 1})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from roost.errors import ConfigError
+from roost.metrics import Metrics
+from roost.node import local
+from roost.node.core import Core, load_or_create_key
+from roost.node.loader import build_systems, build_types
+from roost.sdk.context import ActorId
+from roost.statestore.base import StateStore
+from roost.statestore.crypto import Keyring, generate_key
+from roost.statestore.encrypted import EncryptedStore
+from roost.statestore.memory import MemoryStore
+from roost.statestore.sqlite import sqlite_path
+from roost.statestore.url import open_backend
+
+log = logging.getLogger("roost")
+
+
+class ActorSystem:
+    """One system, its actor classes, and a statestore, running in this event loop.
+
+    `statestore` is a URL (``sqlite:///roost.db``, ``postgresql://...``), an adapter object, or
+    None for memory only. The key comes from `key`, else ROOST_STATESTORE_KEY; for SQLite with
+    neither, a key is generated once and kept beside the database file (``<db>.key``, 0600).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        actors: Sequence[type],
+        statestore: str | StateStore | None = None,
+        key: str | None = None,
+        old_keys: Sequence[str] = (),
+        node_id: str = "local",
+        lease_s: float = 10.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        types = build_types(actors)
+        systems = build_systems([name], types)
+        keyring = Keyring.from_text(_resolve_key(statestore, key), old_keys)
+        if statestore is None:
+            backend: StateStore = MemoryStore()
+        elif isinstance(statestore, str):
+            backend = open_backend(statestore)
+        else:
+            backend = statestore
+        self.metrics = Metrics(node_id, process=False)
+        self.core = Core(
+            node_id=node_id,
+            systems=systems,
+            store=EncryptedStore(backend, keyring),
+            metrics=self.metrics,
+            lease_s=lease_s,
+            request_timeout=request_timeout,
+        )
+
+    async def __aenter__(self) -> ActorSystem:
+        await self.core.start()
+        local.register(self.name, self)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        local.unregister(self.name, self)
+        await self.core.stop()
+
+    async def invoke(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str | None = None,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
+    ) -> Any:
+        """Invoke `action` on `actor` and return its reply."""
+        return await self.core.invoke(
+            actor,
+            action,
+            payload,
+            system=system or self.name,
+            parent=parent,
+            metadata=metadata,
+            caller=caller,
+        )
+
+    async def spawn(self, actor: str, *, parent: str) -> None:
+        """Create an unnamed instance `actor` of template `parent`."""
+        await self.core.spawn(self.name, actor, parent)
+
+    async def state(self, actor: str, *, parent: str | None = None) -> Any:
+        return await self.invoke(actor, "get_state", parent=parent)
+
+
+def _resolve_key(statestore: str | StateStore | None, key: str | None) -> str:
+    if key:
+        return key
+    env = os.environ.get("ROOST_STATESTORE_KEY")
+    if env:
+        return env
+    if statestore is None or isinstance(statestore, MemoryStore):
+        return generate_key()  # nothing outlives the process: an ephemeral key is enough
+    if isinstance(statestore, str) and statestore.startswith("sqlite:"):
+        path = sqlite_path(statestore)
+        if path == ":memory:":
+            return generate_key()
+        key_path = Path(path + ".key")
+        if not key_path.exists():
+            log.warning("no ROOST_STATESTORE_KEY: generating one in %s (keep it safe)", key_path)
+        return load_or_create_key(key_path)
+    raise ConfigError(
+        "ROOST_STATESTORE_KEY is not set; make one with `roost keygen` and pass it as key=..."
+    )

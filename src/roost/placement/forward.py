@@ -1,0 +1,110 @@
+"""`HttpForwarder`: delivers an invocation to the owning node's internal API.
+
+One pooled aiohttp session per node. A call that could not even connect was never delivered and
+raises `Unreachable` (the router may retry it). A call that was sent and then lost its connection
+or timed out has an unknown outcome: it raises `Timeout` and is never retried, because the owner
+may have applied it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+
+from roost.errors import Timeout, error_from_body
+from roost.membership.base import Member
+from roost.placement.auth import HEADER, sign
+from roost.placement.router import Unreachable
+from roost.sdk.context import ActorId
+
+CONNECT_TIMEOUT = 2.0  # a live peer on a LAN accepts in milliseconds; longer means it is gone
+
+
+class HttpForwarder:
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        scheme: str = "http",
+        clock: Callable[[], float] = time.time,
+        ssl: Any = None,
+    ) -> None:
+        self._key = key
+        self._scheme = scheme
+        self._clock = clock
+        self._ssl = ssl
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ssl=self._ssl),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def forward(
+        self,
+        member: Member,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        hops: int,
+        timeout: float,
+        request_id: str | None = None,
+    ) -> Any:
+        path = (
+            f"/internal/v1/systems/{quote(system, safe='')}/actors/{quote(actor, safe='')}"
+            f"/actions/{quote(action, safe='')}"
+        )
+        if parent is not None:
+            path += "?" + urlencode({"parent": parent})
+        body = b"" if payload is None else orjson.dumps(payload)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Roost-Hops": str(hops),
+            "X-Roost-Timeout-Ms": str(int(timeout * 1000)),
+            HEADER: sign(self._key, "POST", path, body, self._clock()),
+        }
+        if metadata:
+            headers["X-Roost-Metadata"] = orjson.dumps(dict(metadata)).decode()
+        if caller is not None:
+            headers["X-Roost-Caller"] = orjson.dumps(
+                {"name": caller.name, "system": caller.system, "parent": caller.parent}
+            ).decode()
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        url = f"{self._scheme}://{member.http}{path}"
+        client_timeout = aiohttp.ClientTimeout(
+            total=timeout + 1.0, connect=min(CONNECT_TIMEOUT, timeout + 0.5)
+        )
+        try:
+            async with self._client().post(
+                url, data=body, headers=headers, timeout=client_timeout
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Timeout(
+                f"call forwarded to {member.id} failed after it was sent ({type(exc).__name__}); "
+                "its outcome is unknown"
+            ) from exc
+        if status == 200:
+            return orjson.loads(raw) if raw else None
+        raise error_from_body(status, raw)

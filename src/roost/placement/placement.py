@@ -1,0 +1,93 @@
+"""`Placement`: turns membership views into rings, and ring changes into handoffs.
+
+On every view it rebuilds the ring over `active` members and gives it to the router. When the
+ring's members change, it hands off every local activation the new ring gives to another node:
+the runtime finishes the current turn, flushes the state, releases the lease and wakes queued
+callers, who are routed to the new owner. A periodic sweep catches activations that slipped in
+while a view was changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from roost.errors import RoostError
+from roost.membership.base import MemberView
+from roost.metrics import Metrics
+from roost.placement.ring import Ring
+from roost.placement.router import Router
+from roost.runtime.host import Runtime
+
+log = logging.getLogger("roost.placement")
+
+SWEEP_EVERY = 2.0  # seconds between safety sweeps for strays
+
+
+class Placement:
+    """Single consumer of membership views. `on_view` never blocks: it only schedules work."""
+
+    def __init__(
+        self, node_id: str, router: Router, runtime: Runtime, metrics: Metrics, vnodes: int
+    ) -> None:
+        self.node_id = node_id
+        self.router = router
+        self.runtime = runtime
+        self.metrics = metrics
+        self.vnodes = vnodes
+        self._dirty = asyncio.Event()
+        self.handoffs = 0
+        self.last_handoffs: list[dict[str, object]] = []
+        runtime.owns = router.owns
+        runtime.failed_members = lambda: router.view.failed_ids()  # noqa: PLW0108 - the view is replaced, so bind late
+        metrics.gauge("roost_ring_version", lambda: [((), float(router.ring.version))])
+        metrics.gauge("roost_members", self._member_counts)
+
+    def _member_counts(self) -> list[tuple[tuple[str, ...], float]]:
+        counts: dict[str, int] = {}
+        for m in self.router.view.members.values():
+            counts[str(m.status)] = counts.get(str(m.status), 0) + 1
+        return [((k,), float(v)) for k, v in sorted(counts.items())]
+
+    def on_view(self, view: MemberView) -> None:
+        if view.version < self.router.view.version:
+            return  # an older view delivered late: ignore
+        ring = Ring(view.active_ids(), self.vnodes, view.version)
+        changed = not ring.same_members(self.router.ring)
+        self.router.update(view, ring)
+        if changed:
+            log.info("ring now %s (view %d)", list(ring.members), view.version)
+            self._dirty.set()
+
+    async def run(self) -> None:
+        """Hand off what this node no longer owns, whenever the ring changes (and every sweep)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SWEEP_EVERY):  # (3.11's wait_for can eat a cancel)
+                    await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.rebalance()
+            except RoostError as exc:
+                log.warning("handoff failed, will retry: %s", exc)
+                self._dirty.set()
+                await asyncio.sleep(0.5)
+
+    async def rebalance(self) -> int:
+        ring = self.router.ring
+        acts = [a for k, a in list(self.runtime.active.items()) if ring.owner(*k) != self.node_id]
+        if not acts:
+            return 0
+        t0 = time.perf_counter()
+        n = await self.runtime.deactivate(acts, "handoff")
+        dt = time.perf_counter() - t0
+        self.metrics.handoff_latency.observe(dt)
+        for a in acts:
+            self.metrics.bump(self.metrics.handoffs, (a.key.system, a.type.name))
+        self.handoffs += n
+        entry: dict[str, object] = {"at": time.time(), "actors": n, "seconds": round(dt, 4)}
+        self.last_handoffs = [*self.last_handoffs, entry][-20:]
+        log.info("handed off %d activations in %.3fs", n, dt)
+        return n

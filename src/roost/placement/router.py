@@ -1,0 +1,209 @@
+"""`Router`: where one invocation runs. Every step is safe on a stale membership view.
+
+For actor K arriving at node N with `hops` so far:
+
+1. if N has K active, run it here (a queued call waits behind a handoff in progress and is routed
+   again when the handoff closes the activation);
+2. if N's ring names another owner, forward there (hops + 1);
+3. if N owns K, activate it: taking the lease may find another live node M holding it (M is
+   handing K off, or has a stale view): forward to M, which serves it or queues it behind its
+   handoff and then forwards it to the new owner;
+4. past the hop limit, or when the owner is unreachable (connection refused: the call was never
+   delivered), wait with backoff for the views to settle and start again, until the deadline;
+   only then answer 503 with Retry-After.
+
+Nothing here retries a call whose outcome is unknown (sent, then the connection broke): that would
+apply an update twice. Such a call fails with `Timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from roost.errors import LeaseHeld, NotOwner, Unavailable
+from roost.membership.base import Member, MemberStatus, MemberView
+from roost.placement.ring import Ring
+from roost.runtime.host import Runtime
+from roost.sdk.context import ActorId
+
+HOP_LIMIT = 3
+BACKOFF_START = 0.05
+BACKOFF_MAX = 1.0
+
+
+class Unreachable(Unavailable):
+    """The owner could not be reached and never received the call; retrying is safe."""
+
+
+class Forwarder(Protocol):
+    """Delivers an invocation to another node's internal API and returns its reply."""
+
+    async def forward(
+        self,
+        member: Member,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        hops: int,
+        timeout: float,
+    ) -> Any:
+        """Raises `Unreachable` if the call was not delivered, else the remote's error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One invocation on the slow path (routing, retries, forwarding)."""
+
+    system: str
+    actor: str
+    action: str
+    payload: Any
+    parent: str | None
+    metadata: Mapping[str, str] | None
+    caller: ActorId | None
+    shielded: bool
+
+
+class _Retry(Exception):
+    """Internal: this attempt could not be placed; back off and try again."""
+
+
+class Router:
+    def __init__(
+        self,
+        node_id: str,
+        runtime: Runtime,
+        *,
+        forwarder: Forwarder | None = None,
+        request_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.node_id = node_id
+        self.runtime = runtime
+        self.forwarder = forwarder
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self.sleep = sleep
+        self.view = MemberView({}, 0)
+        self.ring = Ring([node_id])
+        self.forwarded = 0
+
+    def owner(self, system: str, actor: str) -> str | None:
+        return self.ring.owner(system, actor)
+
+    def owns(self, system: str, actor: str) -> bool:
+        return self.ring.owner(system, actor) == self.node_id
+
+    def update(self, view: MemberView, ring: Ring) -> None:
+        self.view = view
+        self.ring = ring
+
+    async def invoke(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
+        hops: int = 0,
+        timeout: float | None = None,
+        shielded: bool = False,
+    ) -> Any:
+        """Run the invocation wherever its actor lives and return the reply."""
+        rt = self.runtime
+        if (system, actor) in rt.active or self.ring.owner(system, actor) == self.node_id:
+            try:  # the common case: it is ours
+                return await rt.invoke(
+                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    caller=caller, shielded=shielded,
+                )  # fmt: skip
+            except (NotOwner, LeaseHeld):
+                pass
+        call = Call(system, actor, action, payload, parent, metadata, caller, shielded)
+        return await self._route(call, hops, timeout)
+
+    async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
+        budget = self.request_timeout if timeout is None else timeout
+        deadline = self.clock() + budget
+        delay = BACKOFF_START
+        while True:
+            try:
+                return await self._attempt(call, hops, deadline)
+            except _Retry as r:
+                reason = str(r)
+            left = deadline - self.clock()
+            if left <= delay:
+                raise Unavailable(
+                    f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
+                    retry_after=1.0,
+                )
+            await self.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _attempt(self, call: Call, hops: int, deadline: float) -> Any:
+        rt = self.runtime
+        system, actor = call.system, call.actor
+        owner = self.ring.owner(system, actor)
+        if (system, actor) in rt.active or owner == self.node_id:
+            try:
+                return await rt.invoke(
+                    system,
+                    actor,
+                    call.action,
+                    call.payload,
+                    parent=call.parent,
+                    metadata=call.metadata,
+                    caller=call.caller,
+                    shielded=call.shielded,
+                )
+            except NotOwner as exc:
+                raise _Retry(str(exc)) from None
+            except LeaseHeld as held:
+                target = self._live(held.holder)
+                if target is None or held.holder == self.node_id:
+                    raise _Retry(f"lease held by {held.holder}, not a live member") from None
+        elif owner is None:
+            raise _Retry("no active member in this node's view")
+        else:
+            target = self._live(owner)
+            if target is None:
+                raise _Retry(f"owner {owner} is not in this node's view")
+        if hops >= HOP_LIMIT:
+            raise _Retry(f"hop limit {HOP_LIMIT} reached")
+        if self.forwarder is None:
+            raise _Retry("no forwarder (single-node mode)")
+        try:
+            self.forwarded += 1
+            return await self.forwarder.forward(
+                target,
+                system,
+                actor,
+                call.action,
+                call.payload,
+                parent=call.parent,
+                metadata=call.metadata,
+                caller=call.caller,
+                hops=hops + 1,
+                timeout=max(0.05, deadline - self.clock()),
+            )
+        except Unreachable as exc:
+            raise _Retry(str(exc)) from None
+
+    def _live(self, member_id: str) -> Member | None:
+        m = self.view.get(member_id)
+        if m is None or m.status in (MemberStatus.FAILED, MemberStatus.LEFT):
+            return None
+        return m

@@ -1,0 +1,223 @@
+"""`Actor`, `@action`, and `ActorType`: the validated form of an actor class the runtime runs.
+
+An actor is a plain class deriving from `Actor` with settings as class attributes and its actions
+as ``async`` methods marked with ``@action``. `ActorType.from_class` checks everything once, at
+registration, and says exactly what is wrong, so nothing is discovered on the first invocation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar, overload
+
+from roost.sdk.state import StateCodec, codec_for
+
+Kind = Literal["named", "unnamed", "pooled"]
+Durability = Literal["snapshot", "sync"]
+
+KINDS = ("named", "unnamed", "pooled")
+DURABILITIES = ("snapshot", "sync")
+# Actions answered by the node when the actor does not define them (Spawn's built-ins).
+GET_STATE_ALIASES = frozenset({"get_state", "getState", "GetState", "get", "Get"})
+INIT_ALIASES = frozenset({"init", "Init", "setup", "Setup"})
+_NAME = re.compile(r"^[^\s/\x00-\x1f\x7f][^/\x00-\x1f\x7f]{0,254}$")
+_MARK = "__roost_action__"
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+class ActorDefinitionError(TypeError):
+    """An actor class is not valid; raised at registration with the class and the reason."""
+
+
+def valid_name(name: object) -> bool:
+    """Actor, action and system names: 1-255 characters, no '/', no control characters."""
+    return isinstance(name, str) and bool(_NAME.match(name)) and name == name.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _ActionMark:
+    name: str | None
+    init: bool
+
+
+@overload
+def action(fn: F, /) -> F: ...
+@overload
+def action(*, name: str | None = None, init: bool = False) -> Callable[[F], F]: ...
+
+
+def action(
+    fn: F | None = None, /, *, name: str | None = None, init: bool = False
+) -> F | Callable[[F], F]:
+    """Mark an ``async`` method as an action: ``@action``, ``@action(init=True)``,
+    ``@action(name="Add")``. Its signature is ``(self, ctx)`` or ``(self, payload, ctx)``."""
+
+    def mark(f: F) -> F:
+        setattr(f, _MARK, _ActionMark(name, init))
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+class Actor:
+    """Base class of Python actors. Override the settings below as class attributes."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "named"
+    state_type: ClassVar[object] = "json"
+    deactivate_timeout: ClassVar[int] = 30_000  # ms idle before the activation is dropped
+    snapshot_timeout: ClassVar[int] = 10_000  # ms between write-behind snapshots of dirty state
+    durability: ClassVar[str] = "snapshot"
+    min_pool_size: ClassVar[int] = 1
+    max_pool_size: ClassVar[int] = 1
+    timers: ClassVar[tuple[Any, ...] | list[Any]] = ()
+    channels: ClassVar[tuple[Any, ...] | list[Any]] = ()
+
+
+ActionFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One action: ``fn(instance, payload, ctx)`` if `takes_payload`, else ``fn(instance, ctx)``."""
+
+    name: str
+    fn: ActionFn
+    takes_payload: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActorType:
+    """A registered actor type, validated. The runtime reads nothing else."""
+
+    name: str
+    kind: str
+    codec: StateCodec
+    deactivate_timeout: float  # seconds
+    snapshot_timeout: float  # seconds
+    durability: str
+    actions: Mapping[str, ActionSpec]
+    init: ActionSpec | None
+    factory: Callable[[], Any]
+    timers: tuple[Any, ...] = ()
+    channels: tuple[Any, ...] = ()
+    min_pool_size: int = 1
+    max_pool_size: int = 1
+    source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sync(self) -> bool:
+        return self.durability == "sync"
+
+    def has_action(self, action_name: str) -> bool:
+        return action_name in self.actions or action_name in GET_STATE_ALIASES
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state_type": self.codec.name,
+            "durability": self.durability,
+            "deactivate_timeout_ms": round(self.deactivate_timeout * 1000),
+            "snapshot_timeout_ms": round(self.snapshot_timeout * 1000),
+            "actions": sorted(self.actions),
+        }
+
+    @classmethod
+    def from_class(cls, actor_cls: type) -> ActorType:
+        """Validate an actor class and build its type, or raise `ActorDefinitionError`."""
+        where = f"{actor_cls.__module__}.{actor_cls.__qualname__}"
+
+        def bad(msg: str) -> ActorDefinitionError:
+            return ActorDefinitionError(f"actor {where}: {msg}")
+
+        if not isinstance(actor_cls, type) or not issubclass(actor_cls, Actor):
+            raise ActorDefinitionError(f"{where} is not a subclass of roost.Actor")
+        name = getattr(actor_cls, "name", "")
+        if not name:
+            raise bad('missing `name` (set a class attribute, e.g. name = "incrementor")')
+        if not valid_name(name):
+            raise bad(f"name {name!r} must be 1-255 characters without '/' or control characters")
+        kind = actor_cls.kind
+        if kind not in KINDS:
+            raise bad(f"kind {kind!r} must be one of {', '.join(KINDS)}")
+        durability = actor_cls.durability
+        if durability not in DURABILITIES:
+            raise bad(f"durability {durability!r} must be one of {', '.join(DURABILITIES)}")
+        try:
+            codec = codec_for(actor_cls.state_type)
+        except TypeError as exc:
+            raise bad(str(exc)) from None
+        timeouts = {}
+        for attr in ("deactivate_timeout", "snapshot_timeout"):
+            v = getattr(actor_cls, attr)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 86_400_000:
+                raise bad(f"{attr} must be a positive number of milliseconds, got {v!r}")
+            timeouts[attr] = float(v) / 1000.0
+        pool = (actor_cls.min_pool_size, actor_cls.max_pool_size)
+        if not all(isinstance(p, int) and p >= 0 for p in pool) or pool[1] < max(pool[0], 1):
+            raise bad(f"pool sizes must satisfy 0 <= min_pool_size <= max_pool_size, got {pool}")
+        actions, init = _collect_actions(actor_cls, bad)
+        try:
+            actor_cls()
+        except TypeError as exc:
+            raise bad(f"must be constructible without arguments: {exc}") from None
+        return cls(
+            name=name,
+            kind=kind,
+            codec=codec,
+            deactivate_timeout=timeouts["deactivate_timeout"],
+            snapshot_timeout=timeouts["snapshot_timeout"],
+            durability=durability,
+            actions=actions,
+            init=init,
+            factory=actor_cls,
+            timers=tuple(actor_cls.timers),
+            channels=tuple(actor_cls.channels),
+            min_pool_size=pool[0],
+            max_pool_size=pool[1],
+            source=where,
+        )
+
+
+def _collect_actions(
+    actor_cls: type, bad: Callable[[str], ActorDefinitionError]
+) -> tuple[dict[str, ActionSpec], ActionSpec | None]:
+    actions: dict[str, ActionSpec] = {}
+    init: ActionSpec | None = None
+    seen_attrs: set[str] = set()
+    for klass in actor_cls.__mro__:
+        for attr, fn in vars(klass).items():
+            mark = getattr(fn, _MARK, None)
+            if not isinstance(mark, _ActionMark) or attr in seen_attrs:
+                continue
+            seen_attrs.add(attr)  # a subclass override hides the base's method
+            name = mark.name or attr
+            if not valid_name(name):
+                raise bad(f"action name {name!r} is not valid")
+            if not inspect.iscoroutinefunction(fn):
+                raise bad(f"action {name!r} must be declared `async def`")
+            params = list(inspect.signature(fn).parameters.values())[1:]
+            if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY) for p in params):
+                raise bad(f"action {name!r} must take (self, ctx) or (self, payload, ctx)")
+            if len(params) not in (1, 2):
+                raise bad(
+                    f"action {name!r} takes {len(params)} arguments after self; "
+                    "it must take (ctx) or (payload, ctx)"
+                )
+            spec = ActionSpec(name, fn, takes_payload=len(params) == 2)
+            if mark.init:
+                if init is not None:
+                    raise bad(f"two init actions: {init.name!r} and {name!r}")
+                init = spec
+            if name in actions:
+                raise bad(f"duplicate action {name!r}")
+            actions[name] = spec
+    if init is None:
+        init = next((actions[a] for a in sorted(INIT_ALIASES) if a in actions), None)
+    return actions, init

@@ -1,0 +1,110 @@
+"""State codecs: how an actor's state (and payloads) become bytes and back.
+
+``state_type = "json"`` uses `JsonCodec`; a protobuf message class uses `ProtobufCodec`. The runtime
+only sees the `StateCodec` protocol, so other encodings plug in without touching it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import orjson
+from google.protobuf.message import DecodeError, Message
+
+from roost.errors import BadRequest
+
+
+class StateCodec(Protocol):
+    """Turns a state value into bytes and back. `encode` raises TypeError/ValueError on values it
+    cannot represent; `decode` raises ValueError on bytes it cannot read."""
+
+    name: str
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes for any JSON value; refuses NaN and infinities (orjson would write them as
+    null, silently changing the value) and falls back to the standard library for what orjson
+    cannot represent (integers beyond 64 bits, non-string keys)."""
+    try:
+        out = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+    if b"null" in out:  # maybe a NaN/inf turned into null: let the strict encoder judge
+        json.dumps(value, allow_nan=False)
+    return out
+
+
+class JsonCodec:
+    """JSON via `encode_json`; any JSON value round-trips exactly."""
+
+    name = "json"
+
+    def encode(self, value: Any) -> bytes:
+        return encode_json(value)
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
+
+class ProtobufCodec:
+    """A protobuf message class as the state type: the state is an instance of that class."""
+
+    def __init__(self, message_type: type[Message]) -> None:
+        self.message_type = message_type
+        self.name = message_type.DESCRIPTOR.full_name
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, self.message_type):
+            raise TypeError(f"state must be a {self.name}, got {type(value).__name__}")
+        return bytes(value.SerializeToString(deterministic=True))
+
+    def decode(self, data: bytes) -> Any:
+        msg = self.message_type()
+        try:
+            msg.ParseFromString(data)
+        except DecodeError as exc:
+            raise ValueError(f"not a valid {self.name}: {exc}") from exc
+        return msg
+
+
+JSON = JsonCodec()
+
+
+def codec_for(state_type: object) -> StateCodec:
+    """The codec for an actor's declared `state_type`, or a TypeError saying what is allowed."""
+    if state_type == "json":
+        return JSON
+    if isinstance(state_type, type) and issubclass(state_type, Message):
+        return ProtobufCodec(state_type)
+    raise TypeError(f'state_type must be "json" or a protobuf message class, got {state_type!r}')
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def parse_json_payload(body: bytes) -> Any:
+    """Strict JSON for request bodies: NaN/Infinity and trailing garbage are refused with 400."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    try:  # integers beyond 64 bits are valid JSON that orjson refuses
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"malformed JSON body: {first}") from first

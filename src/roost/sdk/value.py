@@ -1,0 +1,63 @@
+"""`Value`: what an action returns — the new state, the reply, and what should happen next."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+UNSET: Final[Any] = object()  # "no new state": distinct from a state of None
+
+
+class Value:
+    """Builder for an action's result: ``Value().state(s).response(r)``.
+
+    - ``state(s)``: the actor's state after this turn (omit it to keep the current state);
+    - ``response(r)``: what the caller receives (JSON-serialisable, or a protobuf message);
+    - ``noreply()``: the caller receives ``null`` / ``None``;
+    - ``checkpoint()``: persist this turn's state before replying, even for a ``snapshot`` actor.
+
+    Workflow steps (``effect``, ``pipe``, ``forward``, ``broadcast``) chain other actors' actions.
+    """
+
+    __slots__ = ("_broadcast", "_checkpoint", "_effects", "_forward", "_pipe", "_reply", "_state")
+
+    def __init__(self) -> None:
+        self._state: Any = UNSET
+        self._reply: Any = None
+        self._checkpoint = False
+        self._effects: list[Any] | None = None
+        self._pipe: Any = None
+        self._forward: Any = None
+        self._broadcast: Any = None
+
+    def state(self, new_state: Any) -> Value:
+        self._state = new_state
+        return self
+
+    def response(self, reply: Any) -> Value:
+        self._reply = reply
+        return self
+
+    def noreply(self) -> Value:
+        self._reply = None
+        return self
+
+    def checkpoint(self) -> Value:
+        self._checkpoint = True
+        return self
+
+    @property
+    def new_state(self) -> Any:
+        """The state set by ``state()``, or `UNSET`."""
+        return self._state
+
+    @property
+    def reply(self) -> Any:
+        return self._reply
+
+    @property
+    def wants_checkpoint(self) -> bool:
+        return self._checkpoint
+
+    def __repr__(self) -> str:
+        state = "unset" if self._state is UNSET else repr(self._state)
+        return f"Value(state={state}, response={self._reply!r})"

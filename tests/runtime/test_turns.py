@@ -1,0 +1,273 @@
+"""Turns, activation, rollback, snapshots and deactivation (in-memory store, fake clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from examples.counters import Counter, Incrementor, Tally
+from roost import ActionFailed, Actor, BadRequest, Context, Value, action
+from roost.errors import ActionNotFound, ActorNotFound, NotOwner, StateConflict
+from roost.runtime import Runtime, SystemTypes
+from roost.sdk.actor import ActorType
+from roost.statestore import ActorKey, EncryptedStore, Keyring, MemoryStore, WriteItem
+from tests.conftest import FakeClock
+
+SYS = "spawn-system"
+
+
+class Slow(Actor):
+    """Yields inside its turn, so interleaving would show if turns were not serialised."""
+
+    name = "slow"
+    inits = 0
+
+    @action(init=True)
+    async def init(self, ctx: Context) -> Value:
+        Slow.inits += 1
+        await asyncio.sleep(0.01)
+        return Value().state(ctx.state or {"total": 0, "log": []})
+
+    @action
+    async def add(self, payload: dict[str, Any], ctx: Context) -> Value:
+        before = ctx.state["total"]
+        await asyncio.sleep(0)  # another turn would run here if turns overlapped
+        state = {"total": before + payload["value"], "log": [*ctx.state["log"], payload["value"]]}
+        return Value().state(state).response(state["total"])
+
+
+class Mutator(Actor):
+    """Mutates its state in place, then maybe raises: the rollback must undo the mutation."""
+
+    name = "mutator"
+
+    @action(init=True)
+    async def init(self, ctx: Context) -> Value:
+        return Value().state(ctx.state or {"items": []})
+
+    @action
+    async def push(self, payload: Any, ctx: Context) -> Value:
+        ctx.state["items"].append(payload["item"])
+        if payload.get("fail"):
+            raise RuntimeError("boom after mutating")
+        if payload.get("bad_request"):
+            raise BadRequest("refused")
+        return Value().response(len(ctx.state["items"]))
+
+    @action
+    async def noop(self, ctx: Context) -> Value:
+        return Value().response("ok")
+
+    @action
+    async def unserialisable(self, ctx: Context) -> Value:
+        return Value().state({"x": object()})
+
+    @action
+    async def wrong_return(self, ctx: Context) -> Any:
+        return {"not": "a Value"}
+
+
+def make(
+    clock: FakeClock,
+    *classes: type,
+    store: MemoryStore | None = None,
+    node_id: str = "n1",
+    key: bytes = b"k" * 32,
+) -> tuple[Runtime, MemoryStore]:
+    raw = store or MemoryStore(clock=clock)
+    types = SystemTypes.build(SYS, [ActorType.from_class(c) for c in classes])
+    rt = Runtime(
+        node_id=node_id,
+        store=EncryptedStore(raw, Keyring(key)),
+        systems={SYS: types},
+        clock=clock,
+        lease_s=10.0,
+    )
+    return rt, raw
+
+
+async def test_seed_incrementor_counts(clock: FakeClock) -> None:
+    rt, _ = make(clock, Incrementor)
+    assert await rt.invoke(SYS, "incrementor", "add", {"value": 1}) == {"total": 1}
+    assert await rt.invoke(SYS, "incrementor", "add", {"value": 1}) == {"total": 2}
+
+
+async def test_hundred_concurrent_adds_are_serialised(clock: FakeClock) -> None:
+    rt, _ = make(clock, Slow)
+    replies = await asyncio.gather(
+        *(rt.invoke(SYS, "slow", "add", {"value": 1}) for _ in range(100))
+    )
+    assert sorted(replies) == list(range(1, 101))  # each turn saw the previous one's state
+    state = await rt.invoke(SYS, "slow", "get_state")
+    assert state["total"] == 100 and len(state["log"]) == 100
+
+
+async def test_concurrent_first_calls_give_one_activation(clock: FakeClock) -> None:
+    Slow.inits = 0
+    rt, _ = make(clock, Slow)
+    await asyncio.gather(*(rt.invoke(SYS, "slow", "add", {"value": 1}) for _ in range(20)))
+    assert Slow.inits == 1
+    assert len(rt.active) == 1
+    assert rt.metrics.activations[(SYS, "slow")] == 1
+
+
+async def test_turns_run_in_arrival_order(clock: FakeClock) -> None:
+    rt, _ = make(clock, Slow)
+    await asyncio.gather(*(rt.invoke(SYS, "slow", "add", {"value": i}) for i in range(1, 30)))
+    state = await rt.invoke(SYS, "slow", "get_state")
+    assert state["log"] == list(range(1, 30))
+
+
+async def test_exception_rolls_back_in_place_mutation(clock: FakeClock) -> None:
+    rt, _ = make(clock, Mutator)
+    assert await rt.invoke(SYS, "mutator", "push", {"item": "a"}) == 1
+    with pytest.raises(ActionFailed, match="RuntimeError: boom after mutating"):
+        await rt.invoke(SYS, "mutator", "push", {"item": "b", "fail": True})
+    with pytest.raises(BadRequest, match="refused"):
+        await rt.invoke(SYS, "mutator", "push", {"item": "c", "bad_request": True})
+    assert await rt.invoke(SYS, "mutator", "get_state") == {"items": ["a"]}
+    assert await rt.invoke(SYS, "mutator", "push", {"item": "d"}) == 2
+
+
+async def test_unencodable_state_and_wrong_return_fail_and_roll_back(clock: FakeClock) -> None:
+    rt, _ = make(clock, Mutator)
+    await rt.invoke(SYS, "mutator", "push", {"item": "a"})
+    with pytest.raises(ActionFailed, match="cannot be encoded"):
+        await rt.invoke(SYS, "mutator", "unserialisable")
+    with pytest.raises(ActionFailed, match="returned dict"):
+        await rt.invoke(SYS, "mutator", "wrong_return")
+    assert await rt.invoke(SYS, "mutator", "get_state") == {"items": ["a"]}
+
+
+async def test_get_state_returns_a_copy(clock: FakeClock) -> None:
+    rt, _ = make(clock, Mutator)
+    await rt.invoke(SYS, "mutator", "push", {"item": "a"})
+    copy = await rt.invoke(SYS, "mutator", "get_state")
+    copy["items"].append("sneaky")
+    assert await rt.invoke(SYS, "mutator", "get_state") == {"items": ["a"]}
+
+
+async def test_unknown_actor_and_action(clock: FakeClock) -> None:
+    rt, raw = make(clock, Incrementor, Counter)
+    with pytest.raises(ActorNotFound):
+        await rt.invoke(SYS, "nobody", "add", {"value": 1})
+    with pytest.raises(ActorNotFound, match="no unnamed actor template 'ghost'"):
+        await rt.invoke(SYS, "c1", "add", {"value": 1}, parent="ghost")
+    with pytest.raises(ActionNotFound):
+        await rt.invoke(SYS, "incrementor", "fly", {})
+    assert not rt.active  # nothing was activated for bad input
+    assert await raw.read(ActorKey(SYS, "nobody")) is None
+
+
+async def test_idle_deactivation_is_reset_by_every_call(clock: FakeClock) -> None:
+    rt, raw = make(clock, Tally)
+    await rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally")
+    for _ in range(5):  # keep it busy past several timeouts
+        clock.advance(20.0)
+        assert await rt.reap_idle() == 0
+        await rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally")
+    assert len(rt.active) == 1
+    clock.advance(29.0)
+    assert await rt.reap_idle() == 0
+    clock.advance(1.5)
+    assert await rt.reap_idle() == 1
+    assert not rt.active
+    row = await raw.read(ActorKey(SYS, "t1"))
+    assert row is not None and row.owner is None  # lease released
+    # the state was flushed on deactivation: a new activation finds it
+    assert await rt.invoke(SYS, "t1", "get", parent="tally") == {"total": 6}
+
+
+async def test_snapshot_writes_only_changed_state(clock: FakeClock) -> None:
+    rt, raw = make(clock, Tally)
+    await rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally")
+    assert raw.writes == 0  # write-behind: nothing yet
+    clock.advance(10.0)
+    assert await rt.snapshot_due() == 1
+    assert raw.writes == 1
+    await rt.invoke(SYS, "t1", "get", parent="tally")  # reads do not dirty
+    await rt.invoke(SYS, "t1", "add", {"value": 0}, parent="tally")  # same state: not dirty
+    clock.advance(10.0)
+    assert await rt.snapshot_due() == 0
+    assert raw.writes == 1
+    await rt.invoke(SYS, "t1", "add", {"value": 2}, parent="tally")
+    clock.advance(9.0)
+    assert await rt.snapshot_due() == 0  # not yet due
+    clock.advance(1.0)
+    assert await rt.snapshot_due() == 1
+    assert raw.writes == 2
+
+
+async def test_sync_durability_persists_before_the_reply(clock: FakeClock) -> None:
+    rt, raw = make(clock, Counter)
+    assert await rt.invoke(SYS, "c1", "add", {"value": 3}, parent="counter") == {"total": 3}
+    row = await EncryptedStore(raw, Keyring(b"k" * 32)).read(ActorKey(SYS, "c1"))
+    assert row is not None and row.data == b'{"total":3}'
+    assert row.revision == 1
+
+
+async def test_sync_write_to_a_dead_store_fails_and_rolls_back(clock: FakeClock) -> None:
+    rt, raw = make(clock, Counter)
+    await rt.invoke(SYS, "c1", "add", {"value": 1}, parent="counter")
+    raw.down = True
+    with pytest.raises(Exception, match="marked down"):
+        await rt.invoke(SYS, "c1", "add", {"value": 1}, parent="counter")
+    raw.down = False
+    assert await rt.invoke(SYS, "c1", "get", parent="counter") == {"total": 1}
+
+
+async def test_state_survives_flush_and_a_new_runtime(clock: FakeClock) -> None:
+    rt, raw = make(clock, Incrementor, Counter)
+    await rt.invoke(SYS, "incrementor", "add", {"value": 5})
+    await rt.invoke(SYS, "c9", "add", {"value": 2}, parent="counter")
+    assert await rt.flush_all() == 2
+    rt2, _ = make(clock, Incrementor, Counter, store=raw, node_id="n2")
+    assert await rt2.invoke(SYS, "incrementor", "get_state") == {"total": 5}
+    assert await rt2.invoke(SYS, "c9", "get", parent="counter") == {"total": 2}
+
+
+async def test_spawned_instance_is_found_without_parent(clock: FakeClock) -> None:
+    rt, raw = make(clock, Counter)
+    await raw.register(ActorKey(SYS, "spawned"), "counter")
+    assert await rt.invoke(SYS, "spawned", "add", {"value": 4}) == {"total": 4}
+
+
+async def test_lost_lease_drops_activation_and_refuses_the_write(clock: FakeClock) -> None:
+    raw = MemoryStore(clock=clock)
+    rt1, _ = make(clock, Counter, store=raw, node_id="n1")
+    await rt1.invoke(SYS, "c1", "add", {"value": 1}, parent="counter")
+    # n2 takes the lease over (as if n1 had been declared failed)
+    stolen = await raw.acquire(ActorKey(SYS, "c1"), "n2", 10.0, steal_from={"n1"})
+    await raw.write("n2", [WriteItem(ActorKey(SYS, "c1"), stolen.data or b"", 1)], 10.0)
+    with pytest.raises(StateConflict):
+        await rt1.invoke(SYS, "c1", "add", {"value": 1}, parent="counter")
+    assert ActorKey(SYS, "c1") not in rt1.active
+
+
+async def test_renewal_drops_activations_whose_lease_was_taken(clock: FakeClock) -> None:
+    raw = MemoryStore(clock=clock)
+    rt1, _ = make(clock, Incrementor, store=raw)
+    await rt1.invoke(SYS, "incrementor", "add", {"value": 1})
+    await raw.acquire(ActorKey(SYS, "incrementor"), "n2", 10.0, steal_from={"n1"})
+    assert await rt1.renew_leases() == 1
+    assert not rt1.active
+
+
+async def test_waiters_are_told_to_route_again_when_the_activation_closes(
+    clock: FakeClock,
+) -> None:
+    rt, _ = make(clock, Slow)
+    await rt.invoke(SYS, "slow", "add", {"value": 1})
+    act = rt.active[ActorKey(SYS, "slow")]
+    act.busy = True  # a turn is running
+    waiting = asyncio.ensure_future(rt.invoke(SYS, "slow", "add", {"value": 1}))
+    await asyncio.sleep(0)
+    handoff = asyncio.ensure_future(rt.deactivate([act], "handoff"))
+    while act.queued < 2:  # both are queued: the handoff jumped ahead of the waiter
+        await asyncio.sleep(0)
+    act.end_turn()  # the running turn finishes; the handoff goes next, before the waiter
+    assert await handoff == 1
+    with pytest.raises(NotOwner, match="handoff"):
+        await waiting
