@@ -45,7 +45,9 @@ class JsonCodec:
     name = "json"
 
     def encode(self, value: Any) -> bytes:
-        return encode_json(value)
+        # orjson hands back bytes over-allocated to ~4 KiB; state is kept for the activation's
+        # life, so keep an exact-size copy (0.1 us) instead of 4 KiB per idle actor.
+        return memoryview(encode_json(value)).tobytes()
 
     def decode(self, data: bytes) -> Any:
         try:
