@@ -97,7 +97,9 @@ class StateStore(Protocol):
         holder. `parent`, when given, is recorded on a row that has none.
         """
 
-    async def write(self, node_id: str, items: Sequence[WriteItem], lease_s: float) -> list[int | None]:
+    async def write(
+        self, node_id: str, items: Sequence[WriteItem], lease_s: float
+    ) -> list[int | None]:
         """Fenced writes, all in one round trip where the database allows.
 
         Returns, per item in order, the new revision, or ``None`` when the compare-and-set failed

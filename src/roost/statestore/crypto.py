@@ -76,9 +76,7 @@ class Keyring:
 
     @classmethod
     def from_text(cls, primary: str, old: Iterable[str] = ()) -> Keyring:
-        olds = tuple(
-            parse_key(o, "ROOST_STATESTORE_OLD_KEYS") for o in old if o.strip()
-        )
+        olds = tuple(parse_key(o, "ROOST_STATESTORE_OLD_KEYS") for o in old if o.strip())
         return cls(parse_key(primary), olds)
 
     @property

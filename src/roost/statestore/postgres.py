@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -42,7 +42,6 @@ _DRIVER_ERRORS = (
 _RETRIES = 3  # deadlocks and serialization failures roll back whole; trying again is safe
 _RENEW_CHUNK = 5000  # keys per statement: bounds how long one renew holds its row locks
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_KNOWN = "pool_size, schema, connect_timeout, command_timeout, and asyncpg's (host, sslmode, ...)"
 
 _LEASE = "clock_timestamp() + make_interval(secs => {})"
 
@@ -119,7 +118,7 @@ WHERE system = $1 AND actor = $2 AND revision = $3 AND data = $4
 class PostgresConfig:
     """What `PostgresStore` needs: asyncpg's DSN (without our parameters) and pool settings."""
 
-    dsn: str
+    dsn: str = field(repr=False)
     pool_size: int = DEFAULT_POOL_SIZE
     schema: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT

@@ -114,7 +114,9 @@ class SqliteStore:
                     "CREATE TABLE IF NOT EXISTS roost_migrations "
                     "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
                 )
-                done = {r[0] for r in await c.execute_fetchall("SELECT version FROM roost_migrations")}
+                done = {
+                    r[0] for r in await c.execute_fetchall("SELECT version FROM roost_migrations")
+                }
                 for version, statements in MIGRATIONS:
                     if version in done:
                         continue
