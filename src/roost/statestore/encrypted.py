@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from roost.errors import DecryptionError
+from roost.errors import StateConflict
 from roost.statestore.base import ActorKey, Row, ScannedRow, StateStore, WriteItem
 from roost.statestore.crypto import Keyring, row_aad
 
@@ -127,7 +127,8 @@ class EncryptedStore:
                     again.append(k)
             pending = again
         if pending:
-            raise DecryptionError(
+            # Not a decryption problem: those rows were written on every round. Retryable.
+            raise StateConflict(
                 f"rotation could not re-seal {len(pending)} rows that kept changing; run it again"
             )
         return RotationReport(scanned, rewritten, current, retried)
