@@ -176,6 +176,13 @@ class Harness:
         proxied = parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}", query=urlencode(query))
         return proxy, proxied.geturl()
 
+    async def kill_server_side(self) -> int:
+        """End this test's database sessions from the server side; how many were ended."""
+        assert self.namespace is not None
+        if self.kind == "postgres":
+            return await servers.kill_pg_connections(self.namespace)
+        return await servers.kill_mysql_connections(self.namespace)
+
     async def aclose(self) -> None:
         for store in self.stores:
             await store.close()

@@ -94,7 +94,7 @@ def probe(which: str) -> str | None:
 async def create_pg_namespace() -> tuple[str, str]:
     """A schema name and a store URL that uses it (the store creates it when migrating)."""
     schema = unique_name()
-    return schema, with_query(PG_URL, schema=schema)
+    return schema, with_query(PG_URL, schema=schema, application_name=schema)
 
 
 async def drop_pg_namespace(schema: str) -> None:
@@ -121,5 +121,37 @@ async def drop_mysql_namespace(database: str) -> None:
     try:
         async with conn.cursor() as cur:
             await cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+    finally:
+        conn.close()
+
+
+async def kill_pg_connections(application_name: str) -> int:
+    """Terminate, server side, every backend serving stores with that application name."""
+    conn = await asyncpg.connect(pg_admin_dsn(), timeout=5)
+    try:
+        killed = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            application_name,
+        )
+        return len(killed)
+    finally:
+        await conn.close()
+
+
+async def kill_mysql_connections(database: str) -> int:
+    """KILL, server side, every connection using that database."""
+    conn = await mysql_admin()
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE db = %s AND id <> CONNECTION_ID()",
+                (database,),
+            )
+            ids = [r[0] for r in await cur.fetchall()]
+            for i in ids:
+                await cur.execute(f"KILL {int(i)}")
+        return len(ids)
     finally:
         conn.close()

@@ -123,6 +123,7 @@ class PostgresConfig:
     schema: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    application_name: str = "roost"  # how the connections show in pg_stat_activity
 
     @property
     def where(self) -> str:
@@ -150,9 +151,12 @@ def parse_url(url: str) -> PostgresConfig:
     command_timeout = q.number(
         "command_timeout", DEFAULT_COMMAND_TIMEOUT, minimum=0.1, maximum=3600
     )
+    application_name = q.text("application_name") or "roost"
     passthrough = q.rest()
     dsn = parts._replace(scheme="postgresql", query=urlencode(passthrough)).geturl()
-    return PostgresConfig(dsn, pool_size, schema, connect_timeout, command_timeout)
+    return PostgresConfig(
+        dsn, pool_size, schema, connect_timeout, command_timeout, application_name
+    )
 
 
 class PostgresStore:
@@ -175,7 +179,7 @@ class PostgresStore:
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL store is closed")
             if self._pool is None:
-                settings = {"application_name": "roost"}
+                settings = {"application_name": self.config.application_name}
                 if self.config.schema:
                     settings["search_path"] = self.config.schema
                 # min_size=0: creating the pool never connects, so a node can start (and report
