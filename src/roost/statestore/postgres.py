@@ -153,7 +153,9 @@ def parse_url(url: str) -> PostgresConfig:
     )
     application_name = q.text("application_name") or "roost"
     passthrough = q.rest()
-    dsn = parts._replace(scheme="postgresql", query=urlencode(passthrough)).geturl()
+    # Built by hand: urlunsplit drops the empty host of `postgresql:///db` (the socket form).
+    query = urlencode(passthrough)
+    dsn = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
     return PostgresConfig(
         dsn, pool_size, schema, connect_timeout, command_timeout, application_name
     )
