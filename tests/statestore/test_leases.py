@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -118,3 +119,19 @@ async def test_concurrent_acquires_have_one_winner(h: Harness) -> None:
         winners = [w for w in await asyncio.gather(*(attempt(k, i) for i in range(12))) if w]
         assert len(winners) == 1
         assert (await h.store.read(k)) == Row(None, 0, None, winners[0])
+
+
+async def test_network_stores_judge_leases_by_the_server_clock(
+    sql_h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = sql_h
+    k = h.key("skewed")
+    real = time.time
+    # This node's wall clock runs an hour fast; a lease judged by it would look expired to
+    # itself and to every node behind it.
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    await h.store.acquire(k, "n1", LONG)
+    other = await h.another()
+    with pytest.raises(LeaseHeld) as info:
+        await other.acquire(k, "n2", LONG)
+    assert LONG / 2 < info.value.expires_in <= LONG

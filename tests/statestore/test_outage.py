@@ -3,6 +3,7 @@ driver error), nothing is half-written, and the same store object works again af
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -69,3 +70,25 @@ async def test_sessions_killed_by_the_server_are_replaced(sql_h: Harness) -> Non
     assert all(o == [None] * 20 for o in outcomes[landed + 1 :])
     row = await h.store.read(keys[0])
     assert row is not None and row.revision == 1 and row.data == b"x"
+
+
+async def test_calls_racing_close_end_in_store_unavailable(sql_h: Harness) -> None:
+    h = sql_h
+    store = await h.another()
+    k = h.key("a")
+    await store.acquire(k, "n1", LONG)
+
+    async def reader() -> str:
+        try:
+            await store.read(k)
+            return "read"
+        except StoreUnavailable:
+            return "unavailable"
+
+    tasks = [asyncio.create_task(reader()) for _ in range(30)]
+    await asyncio.sleep(0)  # let some of them take connections before the pool closes
+    await store.close()
+    outcomes = await asyncio.gather(*tasks)
+    assert set(outcomes) <= {"read", "unavailable"}
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.read(k)

@@ -142,11 +142,7 @@ class MysqlStore:
             try:
                 async with asyncio.timeout(self.config.command_timeout):
                     pool = await self._get_pool()
-                    try:
-                        ctx = pool.acquire()
-                    except RuntimeError as exc:  # the pool is closing
-                        raise StoreUnavailable(f"MySQL {self.config.where} is closed") from exc
-                    async with ctx as conn:
+                    async with pool.acquire() as conn:
                         if not tx:
                             return await op(conn)
                         await conn.begin()
@@ -167,6 +163,11 @@ class MysqlStore:
                     raise self._unavailable(what, exc) from exc
             except _DRIVER_ERRORS as exc:
                 raise self._unavailable(what, exc) from exc
+            except RuntimeError as exc:
+                # asyncmy's pool says "Cannot acquire connection after closing pool" this way.
+                if not self._closed:
+                    raise
+                raise StoreUnavailable(f"MySQL {self.config.where}: the store is closed") from exc
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -198,8 +199,11 @@ class MysqlStore:
             pool.close()
             try:
                 await asyncio.wait_for(pool.wait_closed(), self.config.connect_timeout)
-            except (*_DRIVER_ERRORS, asyncio.CancelledError):
+            except _DRIVER_ERRORS:
                 pool.terminate()
+            except asyncio.CancelledError:
+                pool.terminate()
+                raise
 
     async def acquire(
         self,

@@ -243,8 +243,11 @@ class PostgresStore:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), self.config.connect_timeout)
-            except (*_DRIVER_ERRORS, asyncio.CancelledError):
+            except _DRIVER_ERRORS:
                 pool.terminate()
+            except asyncio.CancelledError:
+                pool.terminate()
+                raise
 
     async def acquire(
         self,
