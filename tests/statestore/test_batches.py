@@ -85,3 +85,16 @@ async def test_concurrent_flushes_of_different_nodes(h: Harness) -> None:
     assert results[2] == [None] * 500
     row = await h.store.read(a_keys[17])
     assert row is not None and row.data == b"a"
+
+
+async def test_flush_of_more_state_than_one_statement_carries(h: Harness) -> None:
+    # 20 MiB in one write: above MariaDB's default 16 MiB packet, so it must be split into
+    # several statements inside the one transaction, and still land whole.
+    keys = [h.key(f"big-{i:02}") for i in range(20)]
+    await acquire_all([h.store], keys, "n1")
+    states = [bytes([i]) * (1024 * 1024) for i in range(20)]
+    items = [WriteItem(k, s, 0) for k, s in zip(keys, states, strict=True)]
+    assert await h.store.write("n1", items, LONG) == [1] * 20
+    for k, s in zip(keys, states, strict=True):
+        row = await h.store.read(k)
+        assert row is not None and row.data == s

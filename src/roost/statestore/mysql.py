@@ -88,7 +88,7 @@ class MysqlStore:
         self._pool: Any = None
         self._opening = asyncio.Lock()
         self._closed = False
-        self._statement_budget = 4 * 1024 * 1024
+        self._statement_budget: int | None = None  # bytes per upsert, from max_allowed_packet
 
     @classmethod
     def from_url(cls, url: str) -> MysqlStore:
@@ -119,11 +119,6 @@ class MysqlStore:
                     # concurrent flushes and acquires do not deadlock on neighbouring keys.
                     init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 )
-                async with pool.acquire() as conn, conn.cursor() as cur:
-                    await cur.execute("SELECT @@max_allowed_packet")
-                    (packet,) = await cur.fetchone()
-                # Escaping can at worst double binary data; a third of the packet limit is safe.
-                self._statement_budget = max(64 * 1024, int(packet) // 3)
                 self._pool = pool
             return self._pool
 
@@ -281,15 +276,23 @@ class MysqlStore:
 
         return await self._call("write", op, tx=True)
 
+    async def _budget(self, conn: Any) -> int:
+        if self._statement_budget is None:
+            (packet,) = (await self._fetch(conn, "SELECT @@max_allowed_packet"))[0]
+            # Escaping can at worst double binary data: a third of the packet limit is safe.
+            self._statement_budget = max(64 * 1024, int(packet) // 3)
+        return self._statement_budget
+
     async def _upsert(
         self, conn: Any, rows: dict[ActorKey, tuple[bytes, int, str | None]], lease_s: float
     ) -> None:
+        budget = await self._budget(conn)
         batch: list[Any] = []
         size = 0
         for key, (data, revision, owner) in rows.items():
             batch += [key.system, key.actor, data, revision, owner]
             size += len(data) + len(key.system) + len(key.actor) + 64
-            if size >= self._statement_budget:
+            if size >= budget:
                 await self._upsert_batch(conn, batch, lease_s)
                 batch, size = [], 0
         if batch:
