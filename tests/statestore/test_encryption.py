@@ -156,3 +156,15 @@ async def test_rotation_gives_up_on_a_row_that_never_settles(h: Harness) -> None
     enc = EncryptedStore(Interfering(h.store, always_write_first), Keyring(K2, (K1,)))
     with pytest.raises(StateConflict, match="run it again"):
         await enc.rotate(max_rounds=3)
+
+
+async def test_rotation_finishes_other_rows_before_reporting_unreadable_ones(h: Harness) -> None:
+    keys = await seed(EncryptedStore(h.store, Keyring(K1)), h, 6)
+    lost = h.key("sealed-with-a-lost-key")
+    await EncryptedStore(h.store, Keyring(K3)).acquire(lost, "n1", LONG)
+    await EncryptedStore(h.store, Keyring(K3)).write("n1", [WriteItem(lost, b"?", 0)], LONG)
+    with pytest.raises(DecryptionError, match="1 rows open with no known key"):
+        await EncryptedStore(h.store, Keyring(K2, (K1,))).rotate(batch=2)
+    assert await readable_by(h, Keyring(K2), keys)
+    report = await EncryptedStore(h.store, Keyring(K2, (K1, K3))).rotate()
+    assert (report.rewritten, report.already_current) == (1, 6)
