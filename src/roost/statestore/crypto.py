@@ -75,7 +75,11 @@ class Keyring:
         self._by_id = {key_id(k): AESGCM(k) for k in (*self.old, self.primary)}
 
     @classmethod
-    def from_text(cls, primary: str, old: Iterable[str] = ()) -> Keyring:
+    def from_text(cls, primary: str, old: str | Iterable[str] = ()) -> Keyring:
+        """Keys as the environment gives them; `old` may be ROOST_STATESTORE_OLD_KEYS verbatim
+        (a comma list), which would otherwise be iterated character by character."""
+        if isinstance(old, str):
+            old = old.split(",")
         olds = tuple(parse_key(o, "ROOST_STATESTORE_OLD_KEYS") for o in old if o.strip())
         return cls(parse_key(primary), olds)
 

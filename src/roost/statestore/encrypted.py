@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from roost.errors import DecryptionError
+from roost.errors import DecryptionError, StateConflict
 from roost.statestore.base import ActorKey, Row, ScannedRow, StateStore, WriteItem
 from roost.statestore.crypto import Keyring, row_aad
 
@@ -97,20 +98,19 @@ class EncryptedStore:
         """
         scanned = rewritten = current = retried = 0
         pending: list[ActorKey] = []
+        unreadable: list[ActorKey] = []
         after: ActorKey | None = None
-        while True:
-            rows = await self.inner.scan(after, batch)
-            if not rows:
-                break
+        while rows := await self.inner.scan(after, batch):
             for r in rows:
                 scanned += 1
                 if self.keyring.sealed_with_primary(r.data):
                     current += 1
                     continue
-                if await self._reseal(r):
+                outcome = await self._reseal(r)
+                if outcome == "rewritten":
                     rewritten += 1
                 else:
-                    pending.append(r.key)
+                    (pending if outcome == "raced" else unreadable).append(r.key)
             after = rows[-1].key
         for _ in range(max_rounds):
             if not pending:
@@ -121,17 +121,33 @@ class EncryptedStore:
                 row = await self.inner.read(k)
                 if row is None or row.data is None or self.keyring.sealed_with_primary(row.data):
                     continue
-                if await self._reseal(ScannedRow(k, row.data, row.revision)):
+                outcome = await self._reseal(ScannedRow(k, row.data, row.revision))
+                if outcome == "rewritten":
                     rewritten += 1
                 else:
-                    again.append(k)
+                    (again if outcome == "raced" else unreadable).append(k)
             pending = again
-        if pending:
+        if unreadable:
+            # Reported after every other row is done, so one lost key does not stall the rest.
             raise DecryptionError(
+                f"rotation re-sealed every other row, but {len(unreadable)} rows open with no "
+                f"known key (first: {unreadable[0]}); add the key that sealed them to "
+                "ROOST_STATESTORE_OLD_KEYS and run it again"
+            )
+        if pending:
+            # Not a decryption problem: those rows were written on every round. Retryable.
+            raise StateConflict(
                 f"rotation could not re-seal {len(pending)} rows that kept changing; run it again"
             )
         return RotationReport(scanned, rewritten, current, retried)
 
-    async def _reseal(self, r: ScannedRow) -> bool:
-        plain = self.keyring.open(row_aad(r.key.system, r.key.actor), r.data)
-        return await self.inner.rewrite(r.key, r.revision, r.data, self._seal(r.key, plain))
+    async def _reseal(self, r: ScannedRow) -> Literal["rewritten", "raced", "unreadable"]:
+        """Re-seal one row; "raced" means its revision moved on (retry), "unreadable" that no
+        key in the keyring opens it."""
+        try:
+            plain = self.keyring.open(row_aad(r.key.system, r.key.actor), r.data)
+        except DecryptionError:
+            return "unreadable"
+        if await self.inner.rewrite(r.key, r.revision, r.data, self._seal(r.key, plain)):
+            return "rewritten"
+        return "raced"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from roost.errors import LeaseHeld, StoreUnavailable
+from roost.statestore import keys as K
 from roost.statestore.base import ActorKey, Row, ScannedRow, WriteItem
 
 
@@ -63,6 +64,9 @@ class MemoryStore:
         steal_from: Collection[str] = (),
     ) -> Row:
         self._check()
+        K.check_key(key)
+        K.check_node(node_id)
+        K.check_parent(parent)
         rec = self._rows.get(key)
         if rec is None:
             rec = self._rows[key] = _Rec(parent=parent)
@@ -82,6 +86,9 @@ class MemoryStore:
         self, node_id: str, items: Sequence[WriteItem], lease_s: float
     ) -> list[int | None]:
         self._check()
+        if items:
+            K.check_node(node_id)
+            K.check_keys([it.key for it in items])
         out: list[int | None] = []
         for it in items:
             rec = self._rows.get(it.key)
@@ -100,6 +107,9 @@ class MemoryStore:
 
     async def renew(self, node_id: str, keys: Sequence[ActorKey], lease_s: float) -> set[ActorKey]:
         self._check()
+        if keys:
+            K.check_node(node_id)
+            K.check_keys(keys)
         lost: set[ActorKey] = set()
         for k in keys:
             rec = self._rows.get(k)
@@ -111,6 +121,9 @@ class MemoryStore:
 
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
         self._check()
+        if keys:
+            K.check_node(node_id)
+            K.check_keys(keys)
         for k in keys:
             rec = self._rows.get(k)
             if rec is not None and rec.owner == node_id:
@@ -118,6 +131,7 @@ class MemoryStore:
 
     async def read(self, key: ActorKey) -> Row | None:
         self._check()
+        K.check_key(key)
         rec = self._rows.get(key)
         if rec is None:
             return None
@@ -126,6 +140,8 @@ class MemoryStore:
 
     async def register(self, key: ActorKey, parent: str) -> None:
         self._check()
+        K.check_key(key)
+        K.check_parent(parent)
         rec = self._rows.setdefault(key, _Rec())
         if rec.parent is None:
             rec.parent = parent
@@ -141,6 +157,7 @@ class MemoryStore:
 
     async def rewrite(self, key: ActorKey, revision: int, old: bytes, new: bytes) -> bool:
         self._check()
+        K.check_key(key)
         rec = self._rows.get(key)
         if rec is None or rec.revision != revision or rec.data != old:
             return False

@@ -20,6 +20,7 @@ from typing import Any
 import aiosqlite
 
 from roost.errors import LeaseHeld, StoreUnavailable
+from roost.statestore import keys as K
 from roost.statestore.base import ActorKey, Row, ScannedRow, WriteItem
 
 # Each entry: (version, statements). Applied in order inside one IMMEDIATE transaction, so two
@@ -59,22 +60,37 @@ def sqlite_path(url: str) -> str:
 
 
 class SqliteStore:
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+    """A `StateStore` in one SQLite file; `busy_timeout` is how long a write waits for another
+    process's lock before it fails with `StoreUnavailable`."""
+
+    def __init__(
+        self, path: str, clock: Callable[[], float] = time.time, *, busy_timeout: float = 10.0
+    ) -> None:
         self._path = path
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
+        # One connection carries one transaction at a time, and a read must not see another
+        # task's uncommitted writes on that same connection: everything goes through this lock.
         self._tx = asyncio.Lock()
 
     async def _connection(self) -> aiosqlite.Connection:
+        """The connection, opened on first use; call with `_tx` held."""
         if self._conn is None:
+            conn: aiosqlite.Connection | None = None
             try:
                 if self._path != ":memory:":
                     Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-                conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10.0)
+                conn = await aiosqlite.connect(
+                    self._path, isolation_level=None, timeout=self._busy_timeout
+                )
                 await conn.execute("PRAGMA journal_mode=WAL")
                 await conn.execute("PRAGMA synchronous=NORMAL")
-                await conn.execute("PRAGMA busy_timeout=10000")
+                await conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
             except (sqlite3.Error, OSError) as exc:
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error, ValueError):
+                        await conn.close()
                 raise StoreUnavailable(f"cannot open SQLite database {self._path}: {exc}") from exc
             self._conn = conn
         return self._conn
@@ -86,7 +102,7 @@ class SqliteStore:
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"SQLite: {exc}") from exc
+                raise StoreUnavailable(f"SQLite {self._path}: {exc}") from exc
             try:
                 yield conn
             except BaseException:
@@ -101,11 +117,12 @@ class SqliteStore:
                 raise StoreUnavailable(f"SQLite commit failed: {exc}") from exc
 
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        conn = await self._connection()
-        try:
-            return list(await conn.execute_fetchall(sql, args))
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        async with self._tx:
+            conn = await self._connection()
+            try:
+                return list(await conn.execute_fetchall(sql, args))
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"SQLite {self._path}: {exc}") from exc
 
     async def migrate(self) -> None:
         try:
@@ -147,6 +164,9 @@ class SqliteStore:
         parent: str | None = None,
         steal_from: Collection[str] = (),
     ) -> Row:
+        K.check_key(key)
+        K.check_node(node_id)
+        K.check_parent(parent)
         now = self._clock()
         try:
             async with self._transaction() as c:
@@ -186,6 +206,8 @@ class SqliteStore:
     ) -> list[int | None]:
         if not items:
             return []
+        K.check_node(node_id)
+        K.check_keys([it.key for it in items])
         now = self._clock()
         try:
             async with self._transaction() as c:
@@ -226,6 +248,8 @@ class SqliteStore:
     async def renew(self, node_id: str, keys: Sequence[ActorKey], lease_s: float) -> set[ActorKey]:
         if not keys:
             return set()
+        K.check_node(node_id)
+        K.check_keys(keys)
         now = self._clock()
         held: set[ActorKey] = set()
         try:
@@ -247,6 +271,8 @@ class SqliteStore:
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
         if not keys:
             return
+        K.check_node(node_id)
+        K.check_keys(keys)
         try:
             async with self._transaction() as c:
                 await c.executemany(
@@ -258,6 +284,7 @@ class SqliteStore:
             raise StoreUnavailable(f"SQLite release failed: {exc}") from exc
 
     async def read(self, key: ActorKey) -> Row | None:
+        K.check_key(key)
         rows = await self._fetch(
             "SELECT data, revision, parent, owner, lease_expires FROM roost_actors "
             "WHERE system = ? AND actor = ?",
@@ -270,6 +297,8 @@ class SqliteStore:
         return Row(data, revision, parent, live_owner)
 
     async def register(self, key: ActorKey, parent: str) -> None:
+        K.check_key(key)
+        K.check_parent(parent)
         try:
             async with self._transaction() as c:
                 await c.execute(
@@ -297,6 +326,7 @@ class SqliteStore:
         return [ScannedRow(ActorKey(s, a), d, r) for s, a, d, r in rows]
 
     async def rewrite(self, key: ActorKey, revision: int, old: bytes, new: bytes) -> bool:
+        K.check_key(key)
         try:
             async with self._transaction() as c:
                 cur = await c.execute(
