@@ -168,38 +168,40 @@ class SqliteStore:
         K.check_node(node_id)
         K.check_parent(parent)
         now = self._clock()
+        steal = sorted(set(steal_from))
+        # One statement, atomic on its own: create the row, or take it over when it is free,
+        # ours, expired or held by a failed member; nothing comes back when it is held.
+        sql = (
+            "INSERT INTO roost_actors (system, actor, revision, owner, lease_expires, parent, "
+            "updated_at) VALUES (?, ?, 0, ?, ?, ?, ?) ON CONFLICT (system, actor) DO UPDATE SET "
+            "owner = excluded.owner, lease_expires = excluded.lease_expires, "
+            "parent = COALESCE(roost_actors.parent, excluded.parent) "
+            "WHERE roost_actors.owner IS NULL OR roost_actors.owner = excluded.owner "
+            "OR roost_actors.lease_expires IS NULL OR roost_actors.lease_expires <= ?"
+            + (f" OR roost_actors.owner IN ({','.join('?' * len(steal))})" if steal else "")
+            + " RETURNING data, revision, parent"
+        )
+        args = (*key, node_id, now + lease_s, parent, now, now, *steal)
         try:
-            async with self._transaction() as c:
-                rows = await c.execute_fetchall(
-                    "SELECT data, revision, owner, lease_expires, parent FROM roost_actors "
-                    "WHERE system = ? AND actor = ?",
-                    key,
-                )
-                if not rows:
-                    await c.execute(
-                        "INSERT INTO roost_actors (system, actor, revision, owner, lease_expires, "
-                        "parent, updated_at) VALUES (?, ?, 0, ?, ?, ?, ?)",
-                        (*key, node_id, now + lease_s, parent, now),
+            async with self._tx:
+                conn = await self._connection()
+                rows = list(await conn.execute_fetchall(sql, args))
+                if rows:
+                    data, revision, stored_parent = rows[0]
+                    return Row(data, revision, stored_parent, node_id)
+                held = list(
+                    await conn.execute_fetchall(
+                        "SELECT owner, lease_expires FROM roost_actors "
+                        "WHERE system = ? AND actor = ?",
+                        key,
                     )
-                    return Row(None, 0, parent, node_id)
-                data, revision, owner, expires, old_parent = next(iter(rows))
-                if (
-                    owner is not None
-                    and owner != node_id
-                    and (expires or 0.0) > now
-                    and owner not in steal_from
-                ):
-                    raise LeaseHeld(
-                        f"{key} is held by {owner}", holder=owner, expires_in=expires - now
-                    )
-                await c.execute(
-                    "UPDATE roost_actors SET owner = ?, lease_expires = ?, "
-                    "parent = COALESCE(parent, ?) WHERE system = ? AND actor = ?",
-                    (node_id, now + lease_s, parent, *key),
                 )
-                return Row(data, revision, old_parent or parent, node_id)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite acquire failed: {exc}") from exc
+        owner, expires = held[0] if held else ("", now)
+        raise LeaseHeld(
+            f"{key} is held by {owner}", holder=owner or "", expires_in=(expires or now) - now
+        )
 
     async def write(
         self, node_id: str, items: Sequence[WriteItem], lease_s: float
