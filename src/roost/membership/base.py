@@ -64,7 +64,9 @@ class MemberView:
 
     def failed_ids(self) -> frozenset[str]:
         return frozenset(
-            m.id for m in self.members.values() if m.status in (MemberStatus.FAILED, MemberStatus.LEFT)
+            m.id
+            for m in self.members.values()
+            if m.status in (MemberStatus.FAILED, MemberStatus.LEFT)
         )
 
     def get(self, member_id: str) -> Member | None:
