@@ -89,7 +89,7 @@ class SerfAgent:
         self.restarts = 0
         self.generation = 0  # bumped by every successful launch
         self.rpc_addr = ""
-        self._rpc_token = rpc_token
+        self._rpc_token = rpc_token  # "" = no RPC auth
         self._keys = keys
         self._tags = tags
         self._clock = clock or SystemClock()
@@ -122,7 +122,7 @@ class SerfAgent:
                 code = await self._proc.wait()
                 await self._join_log_task()
                 if self._exit_expected:
-                    log.info("serf agent exited (code %s) after leaving", code)
+                    log.info("serf agent exited (code %s) as asked", code)
                     return
                 if self._clock.monotonic() - started > _STABLE_AFTER:
                     backoff.reset()
@@ -187,7 +187,6 @@ class SerfAgent:
         s = self.settings
         config: dict[str, object] = {
             "rpc_addr": rpc_addr,
-            "rpc_auth": self._rpc_token,
             "profile": s.profile,
             "snapshot_path": str(self.work_dir / "serf.snapshot"),
             "reconnect_interval": f"{s.reconnect_interval:g}s",
@@ -197,6 +196,8 @@ class SerfAgent:
             "leave_on_terminate": False,  # SIGTERM = crash-like stop; leave() is explicit
             "skip_leave_on_interrupt": True,
         }
+        if self._rpc_token:
+            config["rpc_auth"] = self._rpc_token
         if self._keys:
             config["keyring_file"] = str(self.work_dir / "keyring.json")
         return config

@@ -17,7 +17,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -134,3 +134,16 @@ class Discovery:
             return [join_hostport(seed.host, seed.port)]
         hosts = await self._resolver(seed.host)
         return [join_hostport(h, seed.port) for h in hosts]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPlan:
+    targets: tuple[str, ...]  # addresses to dial (ourselves left out)
+    alone: bool  # every seed answered and named only us: we are the first node, start now
+
+
+def plan_join(resolution: Resolution, self_addrs: Collection[str]) -> JoinPlan:
+    """Decide one join attempt. Pure: the caller retries on a plan with no targets that is not
+    `alone` (some seed did not answer yet), until its join timeout."""
+    targets = tuple(a for a in resolution.addresses if a not in self_addrs)
+    return JoinPlan(targets, alone=not targets and resolution.complete)

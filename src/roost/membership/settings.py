@@ -65,9 +65,10 @@ class SerfSettings:
     # How often seeds are re-resolved and unknown ones joined after start: heals two halves that
     # both started alone, and picks up mDNS peers that appear later.
     rejoin_interval: float = 30.0
-    # How often the full member list is fetched to correct any event missed or reordered
-    # around a reconnect. One loopback RPC; bounds staleness, not detection time.
-    reconcile_interval: float = 10.0
+    # How often the agent's full member list is fetched. The serf agent coalesces member events
+    # (1 s quiet period, up to 3 s, not configurable), so this caps the delay a change takes to
+    # reach the view at ~1 s, and repairs anything missed around a reconnect. One loopback RPC.
+    reconcile_interval: float = 1.0
     # Wait this long for our agent's RPC port to answer after launching it.
     agent_start_timeout: float = 15.0
     # Query this nameserver ("host:port") for dns: seeds instead of the system resolver.
