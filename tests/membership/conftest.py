@@ -68,9 +68,9 @@ class Watch:
 
         asyncio.get_running_loop().create_task(notify())
 
-    async def until(self, predicate: Callable[[MemberView], bool], timeout: float) -> MemberView:
+    async def until(self, predicate: Callable[[MemberView], bool], within: float) -> MemberView:
         """Return the first view (current or later) that satisfies `predicate`."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self.membership.view))
         return self.membership.view

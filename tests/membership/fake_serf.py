@@ -58,7 +58,7 @@ class FakeSerf:
     @property
     def address(self) -> str:
         assert self._server is not None
-        return "127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     def push(self, *objs: Any) -> None:
         for writer in self._writers:

@@ -50,10 +50,25 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def wait_gone(pid: int, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while alive(pid):
-            await asyncio.sleep(0.05)
+async def wait_gone(pid: int, within: float) -> None:
+    """Wait for `pid` to exit, woken by its pidfd (readable once the process has ended)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    loop.add_reader(fd, ended.set)
+    try:
+        async with asyncio.timeout(within):
+            await ended.wait()
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def cmdline_of(pid: int | None) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode()
 
 
 async def test_relaunches_a_killed_agent_and_counts_it(tmp_path: Path) -> None:
@@ -93,7 +108,7 @@ async def test_secrets_stay_off_the_command_line(tmp_path: Path) -> None:
     agent = make_agent(tmp_path)
     await agent.start()
     try:
-        cmdline = Path(f"/proc/{agent.pid}/cmdline").read_bytes().decode()
+        cmdline = cmdline_of(agent.pid)
         assert rpc_token(SECRET) not in cmdline and gossip_key(SECRET) not in cmdline
         assert "-node=sup" in cmdline
         for name in ("agent.json", "keyring.json"):

@@ -116,6 +116,8 @@ async def test_nameserver_resolver_reports_a_dead_server() -> None:
 
 
 async def test_dns_seed_through_real_resolver(dns: TestDnsServer) -> None:
-    d = Discovery(parse_seeds(["dns:roost-headless.test.svc:17946"]), nameserver_resolver(dns.address))
+    d = Discovery(
+        parse_seeds(["dns:roost-headless.test.svc:17946"]), nameserver_resolver(dns.address)
+    )
     r = await d.resolve()
     assert r.addresses == ("127.0.0.11:17946", "127.0.0.12:17946", "127.0.0.13:17946")

@@ -55,8 +55,8 @@ def gossip_of(agent: SerfAgent) -> str:
     return agent.settings.gossip_bind
 
 
-async def next_event(sub: AsyncIterator[object], kind: type, timeout: float = 10.0) -> object:
-    async with asyncio.timeout(timeout):
+async def next_event(sub: AsyncIterator[object], kind: type, within: float = 10.0) -> object:
+    async with asyncio.timeout(within):
         async for event in sub:
             if isinstance(event, kind):
                 return event
@@ -87,7 +87,9 @@ async def test_members_join_filter_tags_and_stream(start_agent: StartAgent) -> N
         assert isinstance(joined, MemberEvent)
         assert {m.name for m in await c1.members()} == {"a1", "a2"}
         only = await c1.members_filtered(name="a2")
-        assert [(m.name, m.tags["http"], m.status) for m in only] == [("a2", "127.0.0.1:2", "alive")]
+        assert [(m.name, m.tags["http"], m.status) for m in only] == [
+            ("a2", "127.0.0.1:2", "alive")
+        ]
         assert await c1.members_filtered(tags={"status": "act.*"}) == ()
 
         c2 = await connect(a2)
@@ -155,14 +157,17 @@ async def test_keyring_rotation(start_agent: StartAgent) -> None:
         assert (await client.remove_key(old)).ok
         assert dict((await client.list_keys()).keys) == {new: 2}
         # Gossip still flows under the new key: a tag change reaches the other node.
+        updates = await client.stream("member-update")
         c2 = await connect(a2)
         try:
             await c2.set_tags({"rotated": "yes"})
         finally:
             await c2.close()
-        async with asyncio.timeout(10):
-            while not (await client.members_filtered(tags={"rotated": "yes"})):
-                await asyncio.sleep(0.1)
+        while True:
+            event = await next_event(updates, MemberEvent)
+            assert isinstance(event, MemberEvent)
+            if any(m.tags.get("rotated") == "yes" for m in event.members):
+                break
     finally:
         await client.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from types import MappingProxyType
@@ -134,7 +135,7 @@ def test_fake_event_stream_versions_are_monotonic_and_views_consistent(seed: int
         assert {k: m.status for k, m in table.view.members.items()} == model, f"seed={seed}"
     versions = [v.version for v in seen]
     assert versions == list(range(1, len(seen) + 1)), f"seed={seed}"
-    assert all(diff(a, b).empty is False for a, b in zip(seen, seen[1:], strict=False))
+    assert all(diff(a, b).empty is False for a, b in itertools.pairwise(seen))
 
 
 def test_publisher_order_and_a_failing_listener_does_not_stop_others() -> None:

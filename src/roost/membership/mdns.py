@@ -11,6 +11,7 @@ Zeroconf calls the browse handler on the event loop, so no locking is needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ class MdnsDiscovery:
         self._info: AsyncServiceInfo | None = None
         self._names: set[str] = set()
         self._started_at = 0.0
+        self._register_task: asyncio.Task[None] | None = None
 
     @property
     def service_name(self) -> str:
@@ -67,7 +69,8 @@ class MdnsDiscovery:
                 properties={"node": self.node_id, "http": http},
                 server=f"{self.node_id}.roost.local.",
             )
-            await self._zc.async_register_service(self._info)
+            # Registration probes the name for ~1 s before announcing; browse meanwhile.
+            self._register_task = asyncio.create_task(self._register(), name="mdns-register")
             self._browser = AsyncServiceBrowser(
                 self._zc.zeroconf, SERVICE_TYPE, handlers=[self._on_change]
             )
@@ -78,6 +81,14 @@ class MdnsDiscovery:
         log.info(
             "mDNS: advertising %s at %s", self.service_name, join_hostport(gossip_host, gossip_port)
         )
+
+    async def _register(self) -> None:
+        assert self._zc is not None and self._info is not None
+        try:
+            announced = await self._zc.async_register_service(self._info)
+            await announced
+        except Exception as exc:  # a name clash or a socket error: peers can still find us
+            log.warning("mDNS: could not advertise %s: %s", self.service_name, exc)
 
     def _on_change(
         self,
@@ -109,6 +120,11 @@ class MdnsDiscovery:
         return found
 
     async def close(self) -> None:
+        if self._register_task is not None:
+            self._register_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._register_task
+            self._register_task = None
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
