@@ -109,6 +109,7 @@ class SerfAgent:
 
     async def start(self) -> None:
         """First launch; raises `SerfAgentError` (with serf's last log lines) if it fails."""
+        self._exit_expected = False
         self._prepare_work_dir()
         await self._launch()
 
@@ -135,6 +136,8 @@ class SerfAgent:
                 )
                 while True:
                     await self._clock.sleep(backoff.next())
+                    if self._exit_expected:  # a leave or stop came while we waited
+                        return
                     try:
                         await self._launch()
                         break
@@ -153,6 +156,9 @@ class SerfAgent:
     async def stop(self) -> None:
         """SIGTERM the child (it exits without leaving), SIGKILL after a grace period."""
         self._exit_expected = True
+        await self._terminate()
+
+    async def _terminate(self) -> None:
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -222,7 +228,6 @@ class SerfAgent:
         config_path = self.work_dir / "agent.json"
         _write_private(config_path, json.dumps(self._config(self.rpc_addr), indent=2))
         self._tail.clear()
-        self._exit_expected = False
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv(config_path),
@@ -260,7 +265,7 @@ class SerfAgent:
                 _, writer = await asyncio.open_connection(host, int(port))
             except OSError:
                 if self._clock.monotonic() > deadline:
-                    await self.stop()
+                    await self._terminate()
                     raise SerfAgentError(
                         f"serf agent RPC {self.rpc_addr} did not answer within "
                         f"{self.settings.agent_start_timeout:g}s: " + " | ".join(self._tail)

@@ -50,3 +50,14 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+async def wait_event(event: asyncio.Event, seconds: float, clock: Clock) -> None:
+    """Return when `event` is set or `seconds` have passed on `clock`, whichever is first."""
+    waiter = asyncio.ensure_future(event.wait())
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()

@@ -14,7 +14,7 @@ supervisor translate them here, with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from roost.errors import Unavailable
+from roost.errors import RoostError, Unavailable
 
 
 class SerfError(Unavailable):
@@ -47,3 +47,19 @@ class SerfAuthError(SerfError):
 
 class SerfAgentError(SerfError):
     """The `serf agent` child exited during start-up; the message carries its last log lines."""
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The first RoostError inside (nested) exception groups, else the first leaf."""
+    leaves: list[BaseException] = []
+    stack = [error]
+    while stack:
+        e = stack.pop(0)
+        if isinstance(e, BaseExceptionGroup):
+            stack[:0] = list(e.exceptions)
+        else:
+            leaves.append(e)
+    for leaf in leaves:
+        if isinstance(leaf, RoostError):
+            return leaf
+    return leaves[0] if leaves else error

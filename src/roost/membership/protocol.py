@@ -129,7 +129,7 @@ def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what
     return value
 
 
-def _map(raw: object, what: str) -> Mapping[str, Any]:
+def as_map(raw: object, what: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise SerfProtocolError(f"serf sent a {what} that is not a map: {type(raw).__name__}")
     return raw
@@ -149,7 +149,7 @@ def format_ip(raw: bytes | str) -> str:
 
 
 def decode_member(raw: object) -> SerfMember:
-    m = _map(raw, "member")
+    m = as_map(raw, "member")
     tags = m.get("Tags") or {}
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -171,14 +171,14 @@ def decode_member(raw: object) -> SerfMember:
 
 
 def decode_members(raw: object) -> tuple[SerfMember, ...]:
-    members = _map(raw, "members response").get("Members") or []
+    members = as_map(raw, "members response").get("Members") or []
     if not isinstance(members, list):
         raise SerfProtocolError("serf sent 'Members' that is not a list")
     return tuple(decode_member(m) for m in members)
 
 
 def decode_event(raw: object) -> SerfEvent:
-    e = _map(raw, "stream record")
+    e = as_map(raw, "stream record")
     kind = _field(e, "Event", str, "stream record")
     if kind in MEMBER_EVENTS:
         return MemberEvent(kind, decode_members(e))
@@ -200,7 +200,7 @@ def decode_event(raw: object) -> SerfEvent:
 
 
 def decode_query_record(raw: object) -> QueryRecord:
-    r = _map(raw, "query record")
+    r = as_map(raw, "query record")
     return QueryRecord(
         kind=_field(r, "Type", str, "query record"),
         source=str(r.get("From") or ""),
@@ -209,7 +209,7 @@ def decode_query_record(raw: object) -> QueryRecord:
 
 
 def decode_key_response(raw: object) -> KeyResponse:
-    r = _map(raw, "key response")
+    r = as_map(raw, "key response")
     return KeyResponse(
         messages=MappingProxyType(dict(r.get("Messages") or {})),
         keys=MappingProxyType(dict(r.get("Keys") or {})),
@@ -220,7 +220,7 @@ def decode_key_response(raw: object) -> KeyResponse:
 
 
 def decode_stats(raw: object) -> SerfStats:
-    r = _map(raw, "stats response")
+    r = as_map(raw, "stats response")
     serf = r.get("serf") or {}
     agent = r.get("agent") or {}
     return SerfStats(

@@ -29,13 +29,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from roost.errors import ConfigError, RoostError
+from roost.errors import ConfigError
 from roost.membership.agent import SerfAgent
 from roost.membership.base import PROTOCOL_VERSION, Member, MemberStatus, MemberView, ViewListener
-from roost.membership.clock import Backoff, Clock, SystemClock
+from roost.membership.clock import Backoff, Clock, SystemClock, wait_event
 from roost.membership.discovery import Discovery, parse_seeds, plan_join, system_resolver
 from roost.membership.dnsclient import Resolver, nameserver_resolver
-from roost.membership.errors import SerfConnectionError, SerfError
+from roost.membership.errors import SerfConnectionError, SerfError, first_error
 from roost.membership.keys import gossip_key, rpc_token
 from roost.membership.mdns import MdnsDiscovery
 from roost.membership.protocol import MEMBER_EVENTS, MemberEvent, SerfEvent
@@ -131,12 +131,14 @@ class SerfMembership:
         if not ready.done():
             error = self._main.exception() if not self._main.cancelled() else None
             await self.stop()
-            raise _first_error(error) if error else RuntimeError("membership stopped")
+            raise first_error(error) if error else RuntimeError("membership stopped")
 
     async def set_status(self, status: MemberStatus) -> None:
         if status not in _PUBLISHABLE:
             raise ValueError(f"cannot publish status {status}: use leave() to leave")
         self._tags[TAG_STATUS] = status.value
+        if self._main is None:
+            return  # not started: the agent is launched (or attached) with these tags
         client = self._client
         if client is None or client.closed:
             log.warning("serf agent unreachable: status %s goes out once it is back", status)
@@ -302,7 +304,7 @@ class SerfMembership:
 
     async def _reconcile_loop(self) -> None:
         while True:
-            await _wait_event(self._refresh, self.settings.reconcile_interval, self._clock)
+            await wait_event(self._refresh, self.settings.reconcile_interval, self._clock)
             self._refresh.clear()
             if self.connected and not self._leaving:
                 with contextlib.suppress(SerfError):
@@ -348,12 +350,13 @@ class SerfMembership:
             log.log(level, "join via %s failed: %s", ", ".join(plan.targets), exc)
             return None
         log.info("joined the cluster via %d of %s", joined, ", ".join(plan.targets))
-        await self._sync()
+        with contextlib.suppress(SerfError):  # the reconcile loop catches up otherwise
+            await self._sync()
         return True
 
     async def _rejoin_loop(self) -> None:
         while True:
-            await _wait_event(self._rejoin_now, self.settings.rejoin_interval, self._clock)
+            await wait_event(self._rejoin_now, self.settings.rejoin_interval, self._clock)
             self._rejoin_now.clear()
             if not self.connected or self._leaving or not self._discovery.seeds:
                 continue
@@ -388,31 +391,4 @@ class SerfMembership:
             return  # a failure before start() returned is raised by start() itself
         error = task.exception()
         if error is not None:
-            log.error("membership stopped working: %r", _first_error(error))
-
-
-def _first_error(error: BaseException) -> BaseException:
-    """The first RoostError inside (nested) exception groups, else the first leaf."""
-    leaves: list[BaseException] = []
-    stack = [error]
-    while stack:
-        e = stack.pop(0)
-        if isinstance(e, BaseExceptionGroup):
-            stack[:0] = list(e.exceptions)
-        else:
-            leaves.append(e)
-    for leaf in leaves:
-        if isinstance(leaf, RoostError):
-            return leaf
-    return leaves[0] if leaves else error
-
-
-async def _wait_event(event: asyncio.Event, seconds: float, clock: Clock) -> None:
-    """Return when `event` is set or `seconds` have passed on `clock`, whichever is first."""
-    waiter = asyncio.ensure_future(event.wait())
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        sleeper.cancel()
+            log.error("membership stopped working: %r", first_error(error))
