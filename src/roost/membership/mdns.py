@@ -114,9 +114,14 @@ class MdnsDiscovery:
         found: list[str] = []
         for name in sorted(self._names):
             info = AsyncServiceInfo(SERVICE_TYPE, name)
-            if not await info.async_request(self._zc.zeroconf, _RESOLVE_MS):
+            try:
+                if not await info.async_request(self._zc.zeroconf, _RESOLVE_MS):
+                    continue
+            except Exception as exc:  # zeroconf's own errors: skip this peer, not the attempt
+                log.debug("mDNS: cannot resolve %s: %s", name, exc)
                 continue
-            found.extend(join_hostport(a, info.port or 0) for a in info.parsed_addresses())
+            if info.port:
+                found.extend(join_hostport(a, info.port) for a in info.parsed_addresses())
         return found
 
     async def close(self) -> None:

@@ -40,7 +40,13 @@ from roost.membership.keys import gossip_key, rpc_token
 from roost.membership.mdns import MdnsDiscovery
 from roost.membership.protocol import MEMBER_EVENTS, MemberEvent, SerfEvent
 from roost.membership.rpc import SerfRPC, Subscription, connect_with_backoff
-from roost.membership.settings import SerfSettings, check_security, join_hostport, parse_hostport
+from roost.membership.settings import (
+    DEFAULT_GOSSIP_PORT,
+    SerfSettings,
+    check_security,
+    join_hostport,
+    parse_hostport,
+)
 from roost.membership.view import TAG_HTTP, TAG_PROTO, TAG_STATUS, MemberTable, ViewPublisher
 
 log = logging.getLogger("roost.membership")
@@ -171,8 +177,7 @@ class SerfMembership:
             await self._mdns.close()
         if self._main is not None and not self._main.done():
             self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._main
+            await asyncio.wait({self._main})  # unlike `await task`, keeps our own cancellation
         if self._agent is not None:
             await self._agent.stop()
         if self._client is not None:
@@ -221,7 +226,8 @@ class SerfMembership:
             tg.create_task(self._reconcile_loop(), name="membership-reconcile")
             if self._mdns is not None:
                 me = self.view.get(self.node_id)
-                host, port = parse_hostport(me.gossip if me else self.settings.gossip_bind, None)
+                gossip = me.gossip if me else self.settings.gossip_bind
+                host, port = parse_hostport(gossip, DEFAULT_GOSSIP_PORT)
                 await self._mdns.start(host, port, self.settings.http_advertise)
             await self._join_initial()
             self._started = True
@@ -237,7 +243,6 @@ class SerfMembership:
         return SerfAgent(
             self.settings,
             work_dir,
-            # Without a secret (--insecure) the RPC port still gets a random per-process token.
             rpc_token=self._token or "",
             keys=[gossip_key(secret)] if secret else [],
             tags=lambda: dict(self._tags),
@@ -377,7 +382,7 @@ class SerfMembership:
         me = self.view.get(self.node_id)
         if me is not None and me.gossip:
             addrs.add(me.gossip)
-        host, port = parse_hostport(self.settings.gossip_bind, None)
+        host, port = parse_hostport(self.settings.gossip_bind, DEFAULT_GOSSIP_PORT)
         if host in ("0.0.0.0", "::"):
             addrs.add(join_hostport("127.0.0.1", port))
         else:
