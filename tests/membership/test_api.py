@@ -43,6 +43,14 @@ async def test_start_refuses_cluster_mode_without_a_secret() -> None:
     await node.stop()
 
 
+def test_create_membership_picks_local_without_seeds() -> None:
+    local = membership.create_membership(SerfSettings(node_id="n1", http_advertise="h:1"))
+    assert isinstance(local, membership.LocalMembership)
+    assert list(local.view.members) == ["n1"]
+    serf = membership.create_membership(SerfSettings(node_id="n1", seeds=("mdns",), insecure=True))
+    assert isinstance(serf, SerfMembership)
+
+
 def test_bad_seed_is_a_config_error_at_construction() -> None:
     with pytest.raises(ConfigError):
         SerfMembership(SerfSettings(node_id="n1", seeds=("dns:",), insecure=True))

@@ -33,7 +33,7 @@ from roost.membership.protocol import (
     UserEvent,
 )
 from roost.membership.rpc import SerfRPC, Subscription
-from roost.membership.serf import SerfMembership
+from roost.membership.serf import SerfMembership, create_membership
 from roost.membership.settings import SerfSettings, check_security
 from roost.membership.view import MemberTable, ViewChange, diff
 
@@ -73,6 +73,7 @@ __all__ = [
     "ViewChange",
     "ViewListener",
     "check_security",
+    "create_membership",
     "diff",
     "gossip_key",
     "nameserver_resolver",

@@ -31,7 +31,15 @@ from pathlib import Path
 
 from roost.errors import ConfigError
 from roost.membership.agent import SerfAgent
-from roost.membership.base import PROTOCOL_VERSION, Member, MemberStatus, MemberView, ViewListener
+from roost.membership.base import (
+    PROTOCOL_VERSION,
+    LocalMembership,
+    Member,
+    Membership,
+    MemberStatus,
+    MemberView,
+    ViewListener,
+)
 from roost.membership.clock import Backoff, Clock, SystemClock, wait_event
 from roost.membership.discovery import Discovery, parse_seeds, plan_join, system_resolver
 from roost.membership.dnsclient import Resolver, nameserver_resolver
@@ -397,3 +405,10 @@ class SerfMembership:
         error = task.exception()
         if error is not None:
             log.error("membership stopped working: %r", first_error(error))
+
+
+def create_membership(settings: SerfSettings) -> Membership:
+    """Serf membership in cluster mode (seeds given), a cluster of one without seeds."""
+    if not settings.seeds:
+        return LocalMembership(settings.node_id, settings.http_advertise)
+    return SerfMembership(settings)
