@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-LINT_PATHS := src tests examples
+LINT_PATHS := src tests examples bench
 
 .PHONY: venv demo test lint unit integration system-deps bench clean
 

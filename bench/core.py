@@ -252,7 +252,7 @@ def markdown(r: dict[str, Any]) -> str:
     else:
         lines += [
             f"| HTTP, demo node, wrk {h['wrk']} | {f(h['roost_demo_per_s'], '/s')} | >= 5k/s |",
-            f"| HTTP, bare aiohttp doing the same JSON work | {f(h['bare_aiohttp_per_s'], '/s')} | |",
+            f"| HTTP, bare aiohttp, same JSON work | {f(h['bare_aiohttp_per_s'], '/s')} | |",
             f"| Roost HTTP / bare aiohttp | {h['ratio_to_bare']:.0%} | >= 80% |",
         ]
     return "\n".join(lines)

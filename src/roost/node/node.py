@@ -105,11 +105,10 @@ class Node:
         cfg = self.config
         if not cfg.cluster_mode:
             return LocalMembership(cfg.node_id, cfg.advertise_http, cfg.gossip)
-        try:
-            from roost.membership.serf import SerfMembership, SerfSettings
-        except ImportError as exc:  # pragma: no cover - the package ships it
-            raise ConfigError(f"cluster mode needs roost.membership.serf: {exc}") from exc
-        return SerfMembership(
+        from roost.membership.serf import SerfMembership
+        from roost.membership.settings import SerfSettings
+
+        membership = SerfMembership(
             SerfSettings(
                 node_id=cfg.node_id,
                 gossip_bind=cfg.gossip,
@@ -121,8 +120,11 @@ class Node:
                 serf_bin=cfg.serf_bin,
                 serf_rpc=cfg.serf_rpc,
                 join_timeout=cfg.join_timeout,
+                log_level="debug" if cfg.log_level == "debug" else "info",
             )
         )
+        self.metrics.gauge("roost_serf_agent_restarts", lambda: [((), float(membership.restarts))])
+        return membership
 
     # --- lifecycle ------------------------------------------------------------------------------
 
