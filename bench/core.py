@@ -83,7 +83,7 @@ def bench_inprocess(n_seq: int = 200_000, n_conc: int = 192_000) -> dict[str, An
 # --- memory ----------------------------------------------------------------------------------
 
 _MEMORY_SCRIPT = r"""
-import asyncio, gc, json, sys, tempfile, tracemalloc, uvloop, roost
+import asyncio, gc, json, sys, tempfile, uvloop, roost
 from examples.counters import Tally
 
 def rss():
@@ -97,20 +97,19 @@ async def main(n):
         rt = s.core.runtime
         await s.invoke("warm", "add", {"value": 1}, parent="tally")
         await rt.snapshot_due(rt.clock() + 60)
-        gc.collect(); r0 = rss(); tracemalloc.start(); t0 = tracemalloc.get_traced_memory()[0]
+        gc.collect(); r0 = rss()
         for i in range(n):
             await s.invoke(f"a{i}", "add", {"value": 1}, parent="tally")
         await rt.snapshot_due(rt.clock() + 60)   # written: every actor is now idle and clean
-        gc.collect(); t1 = tracemalloc.get_traced_memory()[0]; tracemalloc.stop(); r1 = rss()
-        print(json.dumps({"actors": len(rt.active), "rss_per_actor": (r1 - r0) / n,
-                          "python_heap_per_actor": (t1 - t0) / n}))
+        gc.collect(); r1 = rss()
+        print(json.dumps({"actors": len(rt.active), "rss_per_actor": (r1 - r0) / n}))
 
 uvloop.run(main(int(sys.argv[1])))
 """
 
 
 def bench_memory(n: int = 100_000) -> dict[str, Any]:
-    rss, heap = [], []
+    rss = []
     for _ in range(REPEAT):
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY_SCRIPT, str(n)],
@@ -118,8 +117,7 @@ def bench_memory(n: int = 100_000) -> dict[str, Any]:
         )  # fmt: skip
         data = json.loads(out.stdout.strip().splitlines()[-1])
         rss.append(data["rss_per_actor"])
-        heap.append(data["python_heap_per_actor"])
-    return {"actors": n, "rss_bytes_per_actor": summary(rss), "heap_bytes_per_actor": summary(heap)}
+    return {"actors": n, "rss_bytes_per_actor": summary(rss)}
 
 
 # --- HTTP with wrk ---------------------------------------------------------------------------
@@ -245,7 +243,6 @@ def markdown(r: dict[str, Any]) -> str:
         "| >= 100k/s |",
         f"| memory per idle actor ({mem['actors']:,} actors), RSS | "
         f"{f(mem['rss_bytes_per_actor'], ' B')} | <= 2 KB |",
-        f"| memory per idle actor, Python heap | {f(mem['heap_bytes_per_actor'], ' B')} | |",
     ]
     if "skipped" in h:
         lines.append(f"| HTTP | skipped: {h['skipped']} | |")

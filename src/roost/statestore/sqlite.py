@@ -261,7 +261,9 @@ class SqliteStore:
                     where = " OR ".join(["(system = ? AND actor = ?)"] * len(chunk))
                     args = [x for k in chunk for x in k]
                     for s, a in await c.execute_fetchall(
-                        f"UPDATE roost_actors SET lease_expires = ? WHERE owner = ? AND ({where}) "
+                        # `+owner`: look rows up by primary key, not by the owner index (which
+                        # would scan every row this node holds once per chunk)
+                        f"UPDATE roost_actors SET lease_expires = ? WHERE +owner = ? AND ({where}) "
                         "RETURNING system, actor",
                         [now + lease_s, node_id, *args],
                     ):
