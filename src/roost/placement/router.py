@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roost.errors import LeaseHeld, NotOwner, Unavailable
+from roost.errors import LeaseHeld, NotOwner, StateConflict, Unavailable
 from roost.membership.base import Member, MemberStatus, MemberView
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
@@ -130,7 +130,7 @@ class Router:
                     system, actor, action, payload, parent=parent, metadata=metadata,
                     caller=caller, shielded=shielded,
                 )  # fmt: skip
-            except (NotOwner, LeaseHeld):
+            except (NotOwner, LeaseHeld, StateConflict):
                 pass
         call = Call(system, actor, action, payload, parent, metadata, caller, shielded)
         return await self._route(call, hops, timeout)
@@ -169,7 +169,9 @@ class Router:
                     caller=call.caller,
                     shielded=call.shielded,
                 )
-            except NotOwner as exc:
+            except (NotOwner, StateConflict) as exc:
+                # closed under us, or its fenced write lost to a newer owner: nothing was
+                # applied, so routing again (to the new owner) is safe
                 raise _Retry(str(exc)) from None
             except LeaseHeld as held:
                 target = self._live(held.holder)
