@@ -271,3 +271,71 @@ async def test_waiters_are_told_to_route_again_when_the_activation_closes(
     assert await handoff == 1
     with pytest.raises(NotOwner, match="handoff"):
         await waiting
+
+
+async def test_overlapping_deactivations_do_not_deadlock(clock: FakeClock) -> None:
+    """Two handoffs of overlapping sets while turns run: no holding one turn while waiting for
+    another, so both finish."""
+    rt, _ = make(clock, Slow)
+    for name in ("slow",):
+        await rt.invoke(SYS, name, "add", {"value": 1})
+    rt2, raw2 = make(clock, Tally)
+    for i in range(4):
+        await rt2.invoke(SYS, f"t{i}", "add", {"value": 1}, parent="tally")
+    acts = list(rt2.active.values())
+    acts[0].busy = acts[2].busy = True  # two turns are running
+    first = asyncio.ensure_future(rt2.deactivate(acts[:3], "handoff"))
+    second = asyncio.ensure_future(rt2.deactivate(acts[1:], "drain"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    acts[0].end_turn()
+    acts[2].end_turn()
+    async with asyncio.timeout(5):
+        done = await first + await second
+    assert done == 4 and not rt2.active
+
+
+class Caller(Actor):
+    """Calls another actor from inside its turn."""
+
+    name = "caller"
+
+    @action
+    async def relay(self, payload: dict[str, Any], ctx: Context) -> Value:
+        reply = await ctx.invoke(payload["to"], "add", {"value": 1}, parent="tally")
+        return Value().response(reply)
+
+
+async def test_handoff_while_a_turn_calls_another_actor(clock: FakeClock) -> None:
+    from roost.placement.router import Router
+
+    rt, _ = make(clock, Caller, Tally)
+    rt.invoker = Router("n1", rt, clock=clock)
+    await rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally")
+    gate = asyncio.Event()
+    original = Tally.add
+
+    async def slow_add(self: Any, payload: Any, ctx: Context) -> Value:
+        await gate.wait()
+        return await original(self, payload, ctx)
+
+    Tally.add = slow_add  # type: ignore[method-assign]
+    try:
+        # t1's turn is busy; caller's turn waits on t1's mailbox
+        busy = asyncio.ensure_future(rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally"))
+        await asyncio.sleep(0)
+        relay = asyncio.ensure_future(rt.invoke(SYS, "caller", "relay", {"to": "t1"}))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        handoff = asyncio.ensure_future(rt.deactivate(list(rt.active.values()), "handoff"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gate.set()
+        async with asyncio.timeout(5):
+            await busy
+            assert await handoff >= 1
+            # the relayed call waited on t1's mailbox, was routed again after the handoff, and
+            # found every update: nothing deadlocked, nothing was lost
+            assert await relay == {"total": 3}
+    finally:
+        Tally.add = original  # type: ignore[method-assign]

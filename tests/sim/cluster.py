@@ -52,10 +52,14 @@ class Ledger(Actor):
 
 
 class RecordingStore:
-    """The shared store as seen by one node; records which activation wrote each revision."""
+    """The shared store as seen by one node, with a database's round-trip latency (so calls
+    interleave as they would); records which activation wrote each revision."""
 
-    def __init__(self, inner: MemoryStore, node: str, log: WriteLog) -> None:
-        self.inner, self.node, self.log = inner, node, log
+    def __init__(self, inner: MemoryStore, node: str, log: WriteLog, rng: random.Random) -> None:
+        self.inner, self.node, self.log, self.rng = inner, node, log, rng
+
+    async def _rtt(self) -> None:
+        await asyncio.sleep(self.rng.uniform(0.0002, 0.002))
 
     async def migrate(self) -> None: ...
     async def ping(self) -> None: ...
@@ -70,6 +74,7 @@ class RecordingStore:
         parent: str | None = None,
         steal_from: Collection[str] = (),
     ) -> Row:
+        await self._rtt()
         row = await self.inner.acquire(key, node_id, lease_s, parent=parent, steal_from=steal_from)
         self.log.generation[(self.node, key)] = self.log.generation.get((self.node, key), 0) + 1
         return row
@@ -77,6 +82,7 @@ class RecordingStore:
     async def write(
         self, node_id: str, items: Sequence[WriteItem], lease_s: float
     ) -> list[int | None]:
+        await self._rtt()
         revs = await self.inner.write(node_id, items, lease_s)
         for it, rev in zip(items, revs, strict=True):
             if rev is not None:
@@ -85,12 +91,15 @@ class RecordingStore:
         return revs
 
     async def renew(self, node_id: str, keys: Sequence[ActorKey], lease_s: float) -> set[ActorKey]:
+        await self._rtt()
         return await self.inner.renew(node_id, keys, lease_s)
 
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        await self._rtt()
         await self.inner.release(node_id, keys)
 
     async def read(self, key: ActorKey) -> Row | None:
+        await self._rtt()
         return await self.inner.read(key)
 
     async def register(self, key: ActorKey, parent: str) -> None:
@@ -187,7 +196,7 @@ class SimNode:
         types = SystemTypes.build(SYS, [ActorType.from_class(Ledger)])
         self.runtime = Runtime(
             node_id=node_id,
-            store=RecordingStore(cluster.store, node_id, cluster.log),
+            store=RecordingStore(cluster.store, node_id, cluster.log, cluster.rng),
             systems={SYS: types},
             metrics=Metrics(node_id, process=False),
             clock=asyncio.get_running_loop().time,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 import time
@@ -94,6 +95,7 @@ class Node:
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self.started_at = time.time()
@@ -135,8 +137,9 @@ class Node:
             HttpApi(self).app(), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
         )
         await self._runner.setup()
+        self._site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
         try:
-            await web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024).start()
+            await self._site.start()
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(f"cannot listen on {cfg.http}: {exc.strerror or exc}") from exc
@@ -159,6 +162,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         try:
             await self.start()
         except BaseException:
@@ -213,6 +217,10 @@ class Node:
             await self.membership.set_status(MemberStatus.DRAINING)
         n = await self.core.runtime.flush_all("drain")
         log.info("handed off %d activations", n)
+        # Peers route around us by now; stop taking connections (callers that are refused a
+        # connection retry elsewhere safely) and let the calls already here finish.
+        if self._site is not None:
+            await self._site.stop()
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
@@ -313,3 +321,12 @@ class Node:
                 log.warning("%s failed: %s", name, t.exception())
 
         task.add_done_callback(done)
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: log every asyncio task's stack (where is a stuck drain waiting?)."""
+    buf = io.StringIO()
+    for task in asyncio.all_tasks():
+        buf.write(f"--- {task.get_name()}\n")
+        task.print_stack(limit=12, file=buf)
+    log.warning("asyncio tasks on SIGUSR1:\n%s", buf.getvalue())

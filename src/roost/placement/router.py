@@ -152,6 +152,9 @@ class Router:
                 )
             await self.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
+            # "start again": the views have had time to settle, so this node may forward anew
+            # (a call that hit the hop limit would otherwise be stuck here until its deadline)
+            hops = 0
 
     async def _attempt(self, call: Call, hops: int, deadline: float) -> Any:
         rt = self.runtime

@@ -5,7 +5,7 @@ from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
 from roost.runtime.schedule import DeadlineQueue, IdleTracker, SnapshotSchedule
 from roost.runtime.types import SystemTypes
-from roost.runtime.writer import WriteCoalescer
+from roost.runtime.writer import Coalescer, ReleaseCoalescer, WriteCoalescer
 
 __all__ = [
     "Activation",
@@ -14,6 +14,8 @@ __all__ = [
     "Runtime",
     "SnapshotSchedule",
     "SystemTypes",
+    "Coalescer",
+    "ReleaseCoalescer",
     "WriteCoalescer",
     "drive",
 ]

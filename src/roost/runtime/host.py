@@ -34,7 +34,7 @@ from roost.metrics import Metrics
 from roost.runtime.activation import Activation
 from roost.runtime.schedule import IdleTracker, SnapshotSchedule
 from roost.runtime.types import SystemTypes
-from roost.runtime.writer import WriteCoalescer
+from roost.runtime.writer import ReleaseCoalescer, WriteCoalescer
 from roost.sdk.actor import GET_STATE_ALIASES, ActionSpec, ActorType
 from roost.sdk.context import EMPTY_METADATA, ActorId, Context, Invoker
 from roost.sdk.value import UNSET, Value
@@ -75,6 +75,7 @@ class Runtime:
         self.writer = WriteCoalescer(
             store, node_id, lambda: self.lease_s, self._on_write_batch, time.perf_counter
         )
+        self.releaser = ReleaseCoalescer(store, node_id)
         self.accepting = True
 
     # --- invocation ---------------------------------------------------------------------------
@@ -425,36 +426,53 @@ class Runtime:
 
     async def deactivate(self, acts: Iterable[Activation], reason: str) -> int:
         """Finish current turns, flush dirty state and release the leases of `acts`, then drop
-        them; queued callers retry from routing. Returns how many were dropped."""
-        acts = [a for a in acts if not a.closed]
-        if not acts:
+        them; queued callers route again. Returns how many were dropped.
+
+        Each activation is handled on its own (take its turn, write or release, close, give the
+        turn back) and the statestore calls are group-committed. Nothing ever holds one turn
+        while waiting for another, so this cannot deadlock with other deactivations or with a
+        turn that calls another actor."""
+        todo = [a for a in acts if not a.closed]
+        if not todo:
             return 0
-        held: list[Activation] = []
+        results = await asyncio.gather(
+            *(self._deactivate_one(a, reason) for a in todo), return_exceptions=True
+        )
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return sum(1 for r in results if r is True)
 
-        async def take(a: Activation) -> None:
-            await self._take_turn(a)
-            held.append(a)  # no await between acquiring and recording: cancellation-safe
-
+    async def _deactivate_one(self, act: Activation, reason: str) -> bool:
+        await self._take_turn(act)
         try:
-            await asyncio.gather(*(take(a) for a in acts))
-            live = [a for a in acts if not a.closed]
-            for a in live:
-                while a.writing is not None:
-                    await asyncio.shield(a.writing)
-            dirty = [a for a in live if a.dirty]
-            clean = [a.key for a in live if not a.dirty]
-            await self._write_batch(dirty, release=True, now=self.clock())
-            if clean:
-                await self.store.release(self.node_id, clean)
-            dropped = 0
-            for a in live:
-                if not a.closed:
-                    self._forget(a, reason)
-                    dropped += 1
-            return dropped
+            while act.writing is not None and not act.closed:
+                await asyncio.shield(act.writing)
+            if act.closed:
+                return False
+            if act.dirty:
+                blob = act.blob or b""
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                act.writing = done
+                try:
+                    rev = await self.writer.write(WriteItem(act.key, blob, act.revision, True))
+                finally:
+                    act.writing = None
+                    done.set_result(None)
+                if rev is None:
+                    self._lost(act)
+                    return False
+                act.revision, act.persisted = rev, blob
+                self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
+            else:
+                await self.releaser.submit(act.key)
+            self._forget(act, reason)
+            return True
+        except StoreUnavailable:
+            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
+            raise
         finally:
-            for a in held:
-                a.end_turn()
+            act.end_turn()
 
     async def _take_turn(self, act: Activation) -> None:
         if act.busy:

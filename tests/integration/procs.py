@@ -1,0 +1,189 @@
+"""Real `roost node` processes on loopback, with their serf agents and a shared PostgreSQL, and a
+load driver that counts every acknowledged increment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from roost.statestore.crypto import generate_key
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get("ROOST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ACTORS = "examples.counters:Counter,examples.counters:Incrementor,examples.counters:Tally"
+
+
+@dataclass
+class Proc:
+    node_id: str
+    http_port: int
+    gossip_port: int
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+class ProcCluster:
+    def __init__(self, tmp: Path, system: str, store: str = PG_URL) -> None:
+        self.tmp = tmp
+        self.system = system
+        self.store = store
+        self.env = {
+            **os.environ,
+            "ROOST_STATESTORE_KEY": generate_key(),
+            "ROOST_CLUSTER_SECRET": "test-cluster-secret-" + system,
+            "PYTHONPATH": str(ROOT),
+        }
+        self.nodes: dict[str, Proc] = {}
+        self.seed_port: int | None = None
+
+    def start(self, node_id: str) -> Proc:
+        http, gossip = free_port(), free_port()
+        if self.seed_port is None:
+            self.seed_port = gossip
+        log = self.tmp / f"{node_id}.log"
+        args = [
+            sys.executable, "-m", "roost", "node", "--node-id", node_id,
+            "--system", self.system, "--actors", ACTORS,
+            "--http", f"127.0.0.1:{http}", "--gossip", f"127.0.0.1:{gossip}",
+            "--seeds", f"127.0.0.1:{self.seed_port}", "--statestore", self.store,
+            "--drain-timeout", "20",
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            popen = subprocess.Popen(args, env=self.env, stdout=out, stderr=out, cwd=ROOT)
+        proc = Proc(node_id, http, gossip, popen, log)
+        self.nodes[node_id] = proc
+        return proc
+
+    async def wait_ready(self, proc: Proc, seconds: float = 40.0) -> None:
+        deadline = time.monotonic() + seconds
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() < deadline:
+                if not proc.alive():
+                    raise AssertionError(f"{proc.node_id} exited: {proc.log.read_text()[-2000:]}")
+                try:
+                    async with s.get(proc.url + "/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{proc.node_id} not ready: {proc.log.read_text()[-2000:]}")
+
+    async def wait_active(self, via: Proc, n: int, seconds: float = 30.0) -> float:
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() - t0 < seconds:
+                async with s.get(via.url + "/v1/cluster/members") as r:
+                    members = (await r.json())["members"]
+                if sum(1 for m in members if m["status"] == "active") == n:
+                    return time.monotonic() - t0
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{via.node_id} never saw {n} active members: {members}")
+
+    def signal(self, node_id: str, sig: int) -> None:
+        self.nodes[node_id].popen.send_signal(sig)
+
+    def wait_exit(self, node_id: str, seconds: float = 40.0) -> int:
+        return self.nodes[node_id].popen.wait(timeout=seconds)
+
+    def live_urls(self) -> list[str]:
+        return [p.url for p in self.nodes.values() if p.alive()]
+
+    def stop_all(self) -> None:
+        for p in self.nodes.values():
+            if p.alive():
+                p.popen.send_signal(signal.SIGKILL)
+                p.popen.wait()
+
+
+@dataclass
+class Load:
+    """Increments `n` counters through every live node; `acked` counts what was acknowledged."""
+
+    cluster: ProcCluster
+    n: int = 200
+    acked: Counter[str] = field(default_factory=Counter)
+    unknown: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    requests: int = 0
+
+    async def call(
+        self, s: aiohttp.ClientSession, actor: str, action: str, body: Any, deadline: float = 30.0
+    ) -> tuple[str, Any]:
+        """('ok', reply) | ('unknown', why) | ('failed', why). Retries only what was not applied:
+        503 (refused before running) and refused connections (never delivered)."""
+        t0 = time.monotonic()
+        k = hash(actor)
+        path = f"/v1/systems/{self.cluster.system}/actors/{actor}/actions/{action}?parent=counter"
+        last = ""
+        while time.monotonic() - t0 < deadline:
+            urls = self.cluster.live_urls()
+            url = urls[k % len(urls)]
+            k += 1
+            try:
+                async with s.post(url + path, json=body) as r:
+                    data = await r.json()
+                    if r.status == 200:
+                        return "ok", data
+                    last = f"{r.status} {data}"
+                    if r.status != 503:
+                        return "failed", last
+            except aiohttp.ClientConnectorError as exc:
+                last = repr(exc)  # not delivered: safe to try another node
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return "unknown", repr(exc)
+            await asyncio.sleep(0.1)
+        return "failed", f"deadline: {last}"
+
+    async def run(self, rounds: int, concurrency: int = 16) -> None:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for _ in range(rounds):
+            for i in range(self.n):
+                queue.put_nowait(f"ctr-{i}")
+        connector = aiohttp.TCPConnector(force_close=True)  # a fresh connection per call
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as s:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    actor = queue.get_nowait()
+                    t0 = time.monotonic()
+                    outcome, data = await self.call(s, actor, "add", {"value": 1})
+                    self.requests += 1
+                    if outcome == "ok":
+                        self.acked[actor] += 1
+                        self.latencies.append(time.monotonic() - t0)
+                    elif outcome == "unknown":
+                        self.unknown[actor] += 1
+                    else:
+                        self.failures.append(f"{actor}: {data}")
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    async def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        async with aiohttp.ClientSession() as s:
+            for i in range(self.n):
+                outcome, data = await self.call(s, f"ctr-{i}", "get", None)
+                assert outcome == "ok", f"ctr-{i} does not answer: {data}"
+                out[f"ctr-{i}"] = int(data["total"])
+        return out
