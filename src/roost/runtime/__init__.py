@@ -9,13 +9,13 @@ from roost.runtime.writer import Coalescer, ReleaseCoalescer, WriteCoalescer
 
 __all__ = [
     "Activation",
+    "Coalescer",
     "DeadlineQueue",
     "IdleTracker",
+    "ReleaseCoalescer",
     "Runtime",
     "SnapshotSchedule",
     "SystemTypes",
-    "Coalescer",
-    "ReleaseCoalescer",
     "WriteCoalescer",
     "drive",
 ]
