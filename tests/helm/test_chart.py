@@ -209,8 +209,13 @@ def test_schema_rejects_wrong_values_with_a_clear_message(
     ("values", "message"),
     [
         (
-            {"drainTimeout": 30, "terminationGracePeriodSeconds": 30},
-            "terminationGracePeriodSeconds (30) must be greater than drainTimeout (30)",
+            {"drainTimeout": 30, "terminationGracePeriodSeconds": 35},
+            "terminationGracePeriodSeconds (35) must be greater than "
+            "preStopSleepSeconds + drainTimeout (35)",
+        ),
+        (
+            {"drainTimeout": 30, "preStopSleepSeconds": 0, "terminationGracePeriodSeconds": 29.0},
+            "terminationGracePeriodSeconds (29) must be greater than",
         ),
         ({"replicaCount": 2}, "replicaCount > 1 (or autoscaling) needs a statestore"),
         (
@@ -238,15 +243,24 @@ def test_unsafe_combinations_fail_the_render(
 
 @pytest.mark.parametrize(
     ("values", "grace"),
-    [({}, 40), ({"drainTimeout": 25.5}, 41), ({"drainTimeout": 40}, 55), (production_values(), 60)],
+    [
+        ({}, 45),
+        ({"drainTimeout": 25.5}, 46),
+        ({"drainTimeout": 40, "preStopSleepSeconds": 0}, 55),
+        (production_values(), 60),
+    ],
 )
-def test_grace_period_outlasts_the_drain(
+def test_grace_period_outlasts_the_prestop_sleep_and_the_drain(
     helm: ModuleType, values: dict[str, Any], grace: int
 ) -> None:
     rendered = render(helm, values)
     period = rendered.pod["spec"]["terminationGracePeriodSeconds"]
     assert period == grace
-    assert period > float(rendered.config["ROOST_DRAIN_TIMEOUT"])
+    lifecycle = rendered.container.get("lifecycle")
+    sleep = int(lifecycle["preStop"]["exec"]["command"][1]) if lifecycle else 0
+    assert lifecycle is None or lifecycle["preStop"]["exec"]["command"][0] == "sleep"
+    assert sleep == values.get("preStopSleepSeconds", 5)
+    assert period > sleep + float(rendered.config["ROOST_DRAIN_TIMEOUT"])
 
 
 def test_statefulset_starts_peers_in_parallel_behind_the_headless_service(

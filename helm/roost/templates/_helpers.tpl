@@ -66,11 +66,11 @@ app.kubernetes.io/part-of: roost
 {{- if hasPrefix "sqlite:" (lower .Values.secrets.statestoreUrl) }}true{{ end }}
 {{- end }}
 
-{{/* Seconds Kubernetes waits after SIGTERM: the drain, then a final flush and up to 5 s each to
-close HTTP and stop serf. */}}
+{{/* Seconds Kubernetes gives a terminating pod, from the preStop sleep on: the sleep, the
+drain, then a final flush and up to 5 s each to close HTTP and stop serf. */}}
 {{- define "roost.gracePeriod" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- add (ceil .Values.drainTimeout | int) 15 }}
+{{- add (int .Values.preStopSleepSeconds) (ceil .Values.drainTimeout | int) 15 }}
 {{- else }}
 {{- .Values.terminationGracePeriodSeconds | int }}
 {{- end }}
@@ -79,10 +79,10 @@ close HTTP and stop serf. */}}
 {{/* Settings that cannot be checked one value at a time by values.schema.json. Every template
 includes this, so `helm template` and `helm install` fail the same way. */}}
 {{- define "roost.validate" -}}
-{{- $drain := float64 .Values.drainTimeout }}
+{{- $stopping := addf .Values.preStopSleepSeconds .Values.drainTimeout }}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) }}
-{{- if le (float64 .Values.terminationGracePeriodSeconds) $drain }}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must be greater than drainTimeout (%v): Kubernetes would SIGKILL a node before it has handed its actors off and flushed their state" .Values.terminationGracePeriodSeconds .Values.drainTimeout) }}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) (float64 $stopping) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be greater than preStopSleepSeconds + drainTimeout (%v): Kubernetes would SIGKILL a node before it has handed its actors off and flushed their state" .Values.terminationGracePeriodSeconds $stopping) }}
 {{- end }}
 {{- end }}
 {{- if not .Values.secrets.existingSecret }}
