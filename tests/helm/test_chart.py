@@ -450,6 +450,13 @@ def test_a_changed_setting_rolls_the_pods(helm: ModuleType, default: Rendered) -
         r.pod["metadata"]["annotations"]["checksum/config"] for r in (default, changed)
     )
     assert before != after
+    inline = SCENARIOS["inline-postgres"]
+    rotated = merged(inline, {"secrets": {"clusterSecret": "another-secret-of-32-characters!"}})
+    before, after = (
+        render(helm, v).pod["metadata"]["annotations"]["checksum/secret"] for v in (inline, rotated)
+    )
+    assert before != after
+    assert render(helm, inline).pod["metadata"]["annotations"]["checksum/secret"] == before
 
 
 # --- the chart's own YAML -------------------------------------------------------------------
