@@ -17,7 +17,7 @@ from roost.errors import (
 )
 from roost.node.api import invoke
 from roost.node.system import ActorSystem
-from roost.sdk import ActorId, Context, Value, action
+from roost.sdk import ActorId, Channel, Context, Timer, Value, action
 from roost.sdk.actor import Actor
 
 __version__ = "0.1.0"
@@ -30,11 +30,13 @@ __all__ = [
     "ActorNotFound",
     "ActorSystem",
     "BadRequest",
+    "Channel",
     "Context",
     "DecryptionError",
     "RoostError",
     "StateConflict",
     "Timeout",
+    "Timer",
     "Unavailable",
     "Value",
     "action",

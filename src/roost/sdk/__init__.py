@@ -11,6 +11,7 @@ from roost.sdk.actor import (
 from roost.sdk.context import ActorId, Context
 from roost.sdk.state import JsonCodec, ProtobufCodec, StateCodec
 from roost.sdk.value import Value
+from roost.sdk.workflow import Broadcast, Channel, Effect, Forward, Pipe, Timer
 
 __all__ = [
     "ActionSpec",
@@ -19,10 +20,16 @@ __all__ = [
     "ActorId",
     "ActorType",
     "BadRequest",
+    "Broadcast",
+    "Channel",
     "Context",
+    "Effect",
+    "Forward",
     "JsonCodec",
+    "Pipe",
     "ProtobufCodec",
     "StateCodec",
+    "Timer",
     "Value",
     "action",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
+
+from roost.sdk.workflow import Broadcast, Effect, Forward, Pipe
 
 UNSET: Final[Any] = object()  # "no new state": distinct from a state of None
 
@@ -45,6 +48,51 @@ class Value:
         self._checkpoint = True
         return self
 
+    def effect(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str | None = None,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        delay_ms: int | None = None,
+    ) -> Value:
+        """After the reply, invoke `actor.action` asynchronously (failures are logged, not
+        returned). Several effects may be added."""
+        step = Effect(actor, action, payload, system, parent, dict(metadata or {}), delay_ms)
+        if self._effects is None:
+            self._effects = []
+        self._effects.append(step)
+        return self
+
+    def pipe(
+        self, actor: str, action: str, *, system: str | None = None, parent: str | None = None
+    ) -> Value:
+        """Send this action's reply to `actor.action`; the caller gets that action's reply."""
+        self._pipe, self._forward = Pipe(actor, action, system, parent), None
+        return self
+
+    def forward(
+        self, actor: str, action: str, *, system: str | None = None, parent: str | None = None
+    ) -> Value:
+        """Send this action's input on to `actor.action`; the caller gets that action's reply."""
+        self._forward, self._pipe = Forward(actor, action, system, parent), None
+        return self
+
+    def broadcast(
+        self,
+        channel: str,
+        payload: Any = None,
+        *,
+        action: str | None = None,
+        system: str | None = None,
+    ) -> Value:
+        """Deliver `payload` to every actor subscribed to `channel` (after the reply)."""
+        self._broadcast = Broadcast(channel, payload, action, system)
+        return self
+
     @property
     def new_state(self) -> Any:
         """The state set by ``state()``, or `UNSET`."""
@@ -57,6 +105,18 @@ class Value:
     @property
     def wants_checkpoint(self) -> bool:
         return self._checkpoint
+
+    @property
+    def effects(self) -> list[Effect]:
+        return self._effects or []
+
+    @property
+    def routing(self) -> Pipe | Forward | None:
+        return self._pipe or self._forward
+
+    @property
+    def broadcast_step(self) -> Broadcast | None:
+        return self._broadcast
 
     def __repr__(self) -> str:
         state = "unset" if self._state is UNSET else repr(self._state)
