@@ -27,10 +27,10 @@ class Value:
         self._state: Any = UNSET
         self._reply: Any = None
         self._checkpoint = False
-        self._effects: list[Any] | None = None
-        self._pipe: Any = None
-        self._forward: Any = None
-        self._broadcast: Any = None
+        self._effects: list[Effect] | None = None
+        self._pipe: Pipe | None = None
+        self._forward: Forward | None = None
+        self._broadcast: Broadcast | None = None
 
     def state(self, new_state: Any) -> Value:
         self._state = new_state
