@@ -32,6 +32,7 @@ from roost.errors import (
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
+from roost.runtime.labels import invocation_labels
 from roost.runtime.schedule import IdleTracker, SnapshotSchedule
 from roost.runtime.types import SystemTypes
 from roost.runtime.writer import WriteCoalescer
@@ -99,7 +100,7 @@ class Runtime:
         it runs to completion, so its state change and its write stay consistent.
         """
         t0 = time.perf_counter()
-        type_name = actor
+        type_name = ""
         try:
             act = self.active.get((system, actor))  # type: ignore[call-overload]
             if act is None:
@@ -129,7 +130,9 @@ class Runtime:
             self.metrics.invocation(system, type_name, action, "ok", time.perf_counter() - t0)
             return reply
         except RoostError as exc:
-            self.metrics.invocation(system, type_name, action, exc.code, time.perf_counter() - t0)
+            if not isinstance(exc, NotOwner | LeaseHeld):  # routing signals: the router retries
+                labels = invocation_labels(self.systems, system, actor, action, parent, type_name)
+                self.metrics.invocation(*labels, exc.code, time.perf_counter() - t0)
             raise
 
     async def _turn(
@@ -337,9 +340,6 @@ class Runtime:
         act.writing = done
         try:
             rev = await self.writer.write(WriteItem(act.key, blob, act.revision))
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            raise
         finally:
             act.writing = None
             done.set_result(None)
@@ -398,7 +398,6 @@ class Runtime:
         try:
             revs = await self.writer.write_many(items)
         except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
             for act in acts:
                 if not act.closed and not act.snap_due:
                     act.snap_due = True
