@@ -24,6 +24,8 @@ from roost.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.requestctx import HEADER as REQUEST_ID
+from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.state import encode_json, parse_json_payload
@@ -39,6 +41,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: RoostError) -> web.Response:
+    if exc.status >= 500:  # 503s come in floods during drains and outages: debug only
+        log.log(logging.DEBUG if exc.status == 503 else logging.WARNING, "%s", exc.message)
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -69,6 +73,22 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 @web.middleware
+async def _request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per request: the context that log lines and forwarded calls carry (the id from
+    `X-Request-Id`, or a new one, echoed in the response), around `_errors`. One middleware,
+    not two: each costs a call per request."""
+    rid = accept_id(request.headers.get(REQUEST_ID))
+    mi = request.match_info
+    token = current.set(RequestInfo(rid, mi.get("system"), mi.get("actor")))
+    try:
+        resp = await _errors(request, handler)
+    finally:
+        current.reset(token)
+    if not resp.prepared:
+        resp.headers[REQUEST_ID] = rid
+    return resp
+
+
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's own errors (no such route, wrong method, body too large) into our JSON."""
     try:
@@ -168,7 +188,7 @@ class HttpApi:
         self.max_body = node.config.max_body
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body, middlewares=[_errors])
+        app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"

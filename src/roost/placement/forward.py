@@ -20,6 +20,8 @@ from roost.errors import Timeout, error_from_body
 from roost.membership.base import Member
 from roost.placement.auth import HEADER, sign
 from roost.placement.router import Unreachable
+from roost.requestctx import HEADER as REQUEST_ID
+from roost.requestctx import request_id as current_request_id
 from roost.sdk.context import ActorId
 
 CONNECT_TIMEOUT = 2.0  # a live peer on a LAN accepts in milliseconds; longer means it is gone
@@ -86,8 +88,9 @@ class HttpForwarder:
             headers["X-Roost-Caller"] = orjson.dumps(
                 {"name": caller.name, "system": caller.system, "parent": caller.parent}
             ).decode()
+        request_id = request_id or current_request_id()  # set by the HTTP API for its request
         if request_id:
-            headers["X-Request-Id"] = request_id
+            headers[REQUEST_ID] = request_id
         url = f"{self._scheme}://{member.http}{path}"
         client_timeout = aiohttp.ClientTimeout(
             total=timeout + 1.0, connect=min(CONNECT_TIMEOUT, timeout + 0.5)
