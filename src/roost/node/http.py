@@ -24,6 +24,7 @@ from roost.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.node.status import StatusApi
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
@@ -201,6 +202,7 @@ class HttpApi:
         r.add_get("/readyz", self.readyz)
         r.add_get("/metrics", self.metrics)
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
+        StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:

@@ -111,3 +111,21 @@ class HttpForwarder:
         if status == 200:
             return orjson.loads(raw) if raw else None
         raise error_from_body(status, raw)
+
+    async def get_json(self, member: Member, path: str, timeout: float) -> Any:
+        """A signed GET of a peer's internal read-only route (the cluster page's status)."""
+        headers = {HEADER: sign(self._key, "GET", path, b"", self._clock())}
+        url = f"{self._scheme}://{member.http}{path}"
+        try:
+            async with self._client().get(
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Timeout(f"GET {path} on {member.id} failed: {type(exc).__name__}") from exc
+        if status == 200:
+            return orjson.loads(raw)
+        raise error_from_body(status, raw)
