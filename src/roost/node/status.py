@@ -176,6 +176,8 @@ class StatusApi:
             data = await fwd.get_json(member, STATUS_PATH, PEER_TIMEOUT)
         except RoostError as exc:
             return {"id": member.id, "error": exc.message}
+        except ValueError as exc:  # a 200 that is not JSON: not a Roost node (or a broken one)
+            return {"id": member.id, "error": f"bad answer: {exc}"}
         return data if isinstance(data, dict) else {"id": member.id, "error": "bad answer"}
 
     def _ring_arcs(self, ring: Ring) -> list[list[Any]]:
