@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from roost.errors import ActorNotFound, BadRequest, StoreUnavailable, SystemNotFound
-from roost.metrics import Metrics
+from roost.metrics import MeteredStore, Metrics
 from roost.placement.router import Forwarder, Router
 from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
@@ -42,10 +42,10 @@ class Core:
     ) -> None:
         self.node_id = node_id
         self.systems = dict(systems)
-        self.store = store
+        self.store: StateStore = MeteredStore(store, metrics)
         self.metrics = metrics
         self.runtime = Runtime(
-            node_id=node_id, store=store, systems=systems, metrics=metrics, lease_s=lease_s
+            node_id=node_id, store=self.store, systems=systems, metrics=metrics, lease_s=lease_s
         )
         self.router = Router(
             node_id, self.runtime, forwarder=forwarder, request_timeout=request_timeout

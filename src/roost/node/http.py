@@ -24,6 +24,9 @@ from roost.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.node.status import StatusApi
+from roost.requestctx import HEADER as REQUEST_ID
+from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.state import encode_json, parse_json_payload
@@ -39,6 +42,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: RoostError) -> web.Response:
+    if exc.status >= 500:  # 503s come in floods during drains and outages: debug only
+        log.log(logging.DEBUG if exc.status == 503 else logging.WARNING, "%s", exc.message)
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -69,27 +74,38 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own errors (no such route, wrong method, body too large) into our JSON."""
+async def _request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per request: the context that log lines and forwarded calls carry (the id from
+    `X-Request-Id`, or a new one, echoed in the response), and aiohttp's own errors turned into
+    our JSON. One middleware and no inner coroutine: each would cost a call per request."""
+    rid = accept_id(request.headers.get(REQUEST_ID))
+    mi = request.match_info
+    token = current.set(RequestInfo(rid, mi.get("system"), mi.get("actor")))
     try:
-        return await handler(request)
+        resp = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
-        if exc.status == 413:
-            return error_response(
-                PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes")
-            )
-        body = {
-            "error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}
-        }
-        return web.Response(
-            status=exc.status,
-            body=orjson.dumps(body),
-            content_type=JSON,
-            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
-        )
+        resp = _http_error(request, exc)
+    finally:
+        current.reset(token)
+    if not resp.prepared:
+        resp.headers[REQUEST_ID] = rid
+    return resp
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (no such route, wrong method, body too large) as our JSON."""
+    code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+    if exc.status == 413:
+        return error_response(PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes"))
+    body = {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}}
+    return web.Response(
+        status=exc.status,
+        body=orjson.dumps(body),
+        content_type=JSON,
+        headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+    )
 
 
 def _name(value: str, what: str) -> str:
@@ -168,7 +184,7 @@ class HttpApi:
         self.max_body = node.config.max_body
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body, middlewares=[_errors])
+        app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
@@ -181,6 +197,7 @@ class HttpApi:
         r.add_get("/readyz", self.readyz)
         r.add_get("/metrics", self.metrics)
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
+        StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:

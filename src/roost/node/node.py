@@ -102,6 +102,10 @@ class Node:
         self.metrics.gauge("roost_ready", lambda: [((), 1.0 if self.ready else 0.0)])
         self.metrics.gauge("roost_draining", lambda: [((), 1.0 if self.draining else 0.0)])
         self.metrics.gauge("roost_inflight_invocations", lambda: [((), float(self.inflight))])
+        self.metrics.gauge(  # 0 without a supervised agent (single node, or attached to one)
+            "roost_serf_agent_restarts",
+            lambda: [((), float(getattr(self.membership, "restarts", 0)))],
+        )
 
     def _membership(self) -> Membership:
         cfg = self.config
@@ -125,7 +129,6 @@ class Node:
                 log_level="debug" if cfg.log_level == "debug" else "info",
             )
         )
-        self.metrics.gauge("roost_serf_agent_restarts", lambda: [((), float(membership.restarts))])
         return membership
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -215,7 +218,12 @@ class Node:
         self.draining = True
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
+        t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
         n = await self.core.runtime.flush_all("drain")
+        self.metrics.handed_off(
+            [(a.key.system, a.type.name) for a in acts if a.closed_reason == "drain"],
+            time.perf_counter() - t0,
+        )
         log.info("handed off %d activations", n)
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.

@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roost.errors import LeaseHeld, NotOwner, StateConflict, Unavailable
+from roost.errors import LeaseHeld, NotOwner, RoostError, StateConflict, Unavailable
 from roost.membership.base import Member, MemberStatus, MemberView
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
+from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
 
 HOP_LIMIT = 3
@@ -146,6 +147,7 @@ class Router:
                 reason = str(r)
             left = deadline - self.clock()
             if left <= delay:
+                self._count_unplaced(call)
                 raise Unavailable(
                     f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
                     retry_after=1.0,
@@ -192,7 +194,7 @@ class Router:
             raise _Retry("no forwarder (single-node mode)")
         try:
             self.forwarded += 1
-            return await self.forwarder.forward(
+            reply = await self.forwarder.forward(
                 target,
                 system,
                 actor,
@@ -205,7 +207,29 @@ class Router:
                 timeout=max(0.05, deadline - self.clock()),
             )
         except Unreachable as exc:
+            self._count_forward(call, "unreachable")
             raise _Retry(str(exc)) from None
+        except RoostError as exc:
+            self._count_forward(call, exc.code)
+            raise
+        self._count_forward(call, "ok")
+        return reply
+
+    def _labels(self, call: Call) -> tuple[str, str, str]:
+        return invocation_labels(
+            self.runtime.systems, call.system, call.actor, call.action, call.parent
+        )
+
+    def _count_forward(self, call: Call, outcome: str) -> None:
+        """Forwarded calls by outcome, on the forwarding node (the slow path only)."""
+        m = self.runtime.metrics
+        system, type_name, _ = self._labels(call)
+        m.bump(m.forwarded, (system, type_name, outcome))
+
+    def _count_unplaced(self, call: Call) -> None:
+        """A call that found no node before its deadline never reached a runtime to be counted."""
+        m = self.runtime.metrics
+        m.bump(m.invocations, (*self._labels(call), "unavailable"))
 
     def _live(self, member_id: str) -> Member | None:
         m = self.view.get(member_id)

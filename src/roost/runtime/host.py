@@ -31,6 +31,7 @@ from roost.errors import (
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
+from roost.runtime.labels import invocation_labels
 from roost.runtime.lifecycle import Lifecycle
 from roost.runtime.schedule import IdleTracker, SnapshotSchedule
 from roost.runtime.types import SystemTypes
@@ -100,7 +101,7 @@ class Runtime(Lifecycle):
         it runs to completion, so its state change and its write stay consistent.
         """
         t0 = time.perf_counter()
-        type_name = actor
+        type_name = ""
         try:
             act = self.active.get((system, actor))  # type: ignore[call-overload]
             if act is None:
@@ -130,7 +131,9 @@ class Runtime(Lifecycle):
             self.metrics.invocation(system, type_name, action, "ok", time.perf_counter() - t0)
             return reply
         except RoostError as exc:
-            self.metrics.invocation(system, type_name, action, exc.code, time.perf_counter() - t0)
+            if not isinstance(exc, NotOwner | LeaseHeld):  # routing signals: the router retries
+                labels = invocation_labels(self.systems, system, actor, action, parent, type_name)
+                self.metrics.invocation(*labels, exc.code, time.perf_counter() - t0)
             raise
 
     async def _turn(

@@ -55,9 +55,6 @@ class Lifecycle:
         act.writing = done
         try:
             rev = await self.writer.write(WriteItem(act.key, blob, act.revision))
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            raise
         finally:
             act.writing = None
             done.set_result(None)
@@ -116,7 +113,6 @@ class Lifecycle:
         try:
             revs = await self.writer.write_many(items)
         except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
             for act in acts:
                 if not act.closed and not act.snap_due:
                     act.snap_due = True
@@ -185,9 +181,6 @@ class Lifecycle:
                 await self.releaser.submit(act.key)
             self._forget(act, reason)
             return True
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            raise
         finally:
             act.end_turn()
 
