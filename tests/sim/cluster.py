@@ -98,6 +98,10 @@ class RecordingStore:
         await self._rtt()
         await self.inner.release(node_id, keys)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        await self._rtt()
+        await self.inner.delete(node_id, keys)
+
     async def read(self, key: ActorKey) -> Row | None:
         await self._rtt()
         return await self.inner.read(key)

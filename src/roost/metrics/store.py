@@ -91,6 +91,10 @@ class MeteredStore:
         with self._counting:
             await self.inner.release(node_id, keys)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        with self._counting:
+            await self.inner.delete(node_id, keys)
+
     async def read(self, key: ActorKey) -> Row | None:
         with self._counting:
             return await self.inner.read(key)

@@ -73,6 +73,9 @@ class EncryptedStore:
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
         await self.inner.release(node_id, keys)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        await self.inner.delete(node_id, keys)
+
     async def read(self, key: ActorKey) -> Row | None:
         row = await self.inner.read(key)
         if row is None:
