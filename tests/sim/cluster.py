@@ -162,6 +162,7 @@ class SimForwarder:
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
     ) -> Any:
         c = self.cluster
         if not c.reachable(self.src, member.id):
@@ -174,7 +175,7 @@ class SimForwarder:
         task = dst.spawn(
             dst.router.invoke(
                 actor, action, wire, system=system, parent=parent, metadata=metadata,
-                caller=caller, hops=hops, timeout=timeout, shielded=True,
+                caller=caller, hops=hops, timeout=timeout, shielded=True, dedupe=dedupe,
             )
         )  # fmt: skip
         try:

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -37,6 +38,7 @@ from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.placement import Placement
 from roost.sdk.context import ActorId
+from roost.sdk.workflow import Broadcast
 from roost.statestore.crypto import Keyring
 from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.url import open_backend, redact
@@ -88,6 +90,8 @@ class Node:
             config.node_id, self.core.router, self.core.runtime, self.metrics, config.vnodes
         )
         self.membership.subscribe(self.placement.on_view)
+        if self.forwarder is not None:
+            self.core.runtime.broadcaster = self._broadcast
         self.placement.on_view(self.membership.view)
         self.ready = False
         self.draining = False
@@ -157,6 +161,7 @@ class Node:
         self.background(self.placement.run(), "placement")
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
+        self.core.start_loops()
         self.ready = True
         log.info("node %s ready", cfg.node_id)
 
@@ -219,6 +224,7 @@ class Node:
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
         t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
+        self.core.stop_loops()
         n = await self.core.runtime.flush_all("drain")
         self.metrics.handed_off(
             [(a.key.system, a.type.name) for a in acts if a.closed_reason == "drain"],
@@ -264,6 +270,7 @@ class Node:
         caller: ActorId | None = None,
         timeout: float | None = None,
         hops: int = 0,
+        dedupe: str | None = None,
     ) -> Any:
         """An invocation from the network: counted in flight, bounded by its deadline (504 after
         it), and with started turns shielded from a client that hangs up."""
@@ -284,6 +291,7 @@ class Node:
                     timeout=budget,
                     hops=hops,
                     shielded=True,
+                    dedupe=dedupe,
                 )
         except TimeoutError:
             raise Timeout(
@@ -294,6 +302,37 @@ class Node:
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()
+
+    async def _broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> None:
+        """Deliver a broadcast here and on every other live member (their active subscribers).
+        A member that cannot be reached misses it: delivery is best effort, never replayed."""
+        body = {
+            "channel": step.channel, "payload": step.payload, "action": step.action,
+            "metadata": dict(metadata or {}), "id": bid,
+            "caller": None if caller is None else [caller.name, caller.system, caller.parent],
+        }  # fmt: skip
+        await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
+        assert self.forwarder is not None
+        path = f"/internal/v1/systems/{quote(system, safe='')}/broadcast"
+        peers = [
+            m
+            for m in self.membership.view.members.values()
+            if m.alive and m.id != self.config.node_id
+        ]
+        results = await asyncio.gather(
+            *(self.forwarder.post_json(m, path, body, 5.0) for m in peers), return_exceptions=True
+        )
+        for m, r in zip(peers, results, strict=True):
+            if isinstance(r, BaseException):
+                self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
+                log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
 
     def check_invocable(self, system: str, actor: str, action: str, parent: str | None) -> None:
         """What can be checked without the store, before answering 202 to an async call."""

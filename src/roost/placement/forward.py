@@ -23,6 +23,7 @@ from roost.placement.router import Unreachable
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import request_id as current_request_id
 from roost.sdk.context import ActorId
+from roost.sdk.state import encode_json
 
 CONNECT_TIMEOUT = 2.0  # a live peer on a LAN accepts in milliseconds; longer means it is gone
 
@@ -67,6 +68,7 @@ class HttpForwarder:
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
         request_id: str | None = None,
     ) -> Any:
         path = (
@@ -75,7 +77,7 @@ class HttpForwarder:
         )
         if parent is not None:
             path += "?" + urlencode({"parent": parent})
-        body = b"" if payload is None else orjson.dumps(payload)
+        body = b"" if payload is None else encode_json(payload)
         headers = {
             "Content-Type": "application/json",
             "X-Roost-Hops": str(hops),
@@ -84,6 +86,8 @@ class HttpForwarder:
         }
         if metadata:
             headers["X-Roost-Metadata"] = orjson.dumps(dict(metadata)).decode()
+        if dedupe is not None:
+            headers["X-Roost-Dedupe"] = dedupe
         if caller is not None:
             headers["X-Roost-Caller"] = orjson.dumps(
                 {"name": caller.name, "system": caller.system, "parent": caller.parent}
@@ -128,4 +132,26 @@ class HttpForwarder:
             raise Timeout(f"GET {path} on {member.id} failed: {type(exc).__name__}") from exc
         if status == 200:
             return orjson.loads(raw)
+        raise error_from_body(status, raw)
+
+    async def post_json(self, member: Member, path: str, body: Any, timeout: float) -> Any:
+        """A signed POST of JSON to a peer's internal route (broadcast fan-out)."""
+        raw_body = encode_json(body)
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: sign(self._key, "POST", path, raw_body, self._clock()),
+        }
+        url = f"{self._scheme}://{member.http}{path}"
+        try:
+            async with self._client().post(
+                url, data=raw_body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Timeout(f"POST {path} on {member.id} failed: {type(exc).__name__}") from exc
+        if status == 200:
+            return orjson.loads(raw) if raw else None
         raise error_from_body(status, raw)

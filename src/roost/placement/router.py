@@ -56,6 +56,7 @@ class Forwarder(Protocol):
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
     ) -> Any:
         """Raises `Unreachable` if the call was not delivered, else the remote's error."""
 
@@ -72,6 +73,7 @@ class Call:
     metadata: Mapping[str, str] | None
     caller: ActorId | None
     shielded: bool
+    dedupe: str | None = None
 
 
 class _Retry(Exception):
@@ -122,18 +124,21 @@ class Router:
         hops: int = 0,
         timeout: float | None = None,
         shielded: bool = False,
+        dedupe: str | None = None,
     ) -> Any:
-        """Run the invocation wherever its actor lives and return the reply."""
+        """Run the invocation wherever its actor lives and return the reply. `dedupe` (a
+        broadcast id) makes a subscriber skip a delivery it has already had."""
         rt = self.runtime
-        if (system, actor) in rt.active or self.ring.owner(system, actor) == self.node_id:
-            try:  # the common case: it is ours
+        key = (system, actor)
+        if key in rt.active or key in rt.pools or self.ring.owner(system, actor) == self.node_id:
+            try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, payload, parent=parent, metadata=metadata,
-                    caller=caller, shielded=shielded,
+                    caller=caller, shielded=shielded, dedupe=dedupe,
                 )  # fmt: skip
             except (NotOwner, LeaseHeld, StateConflict):
                 pass
-        call = Call(system, actor, action, payload, parent, metadata, caller, shielded)
+        call = Call(system, actor, action, payload, parent, metadata, caller, shielded, dedupe)
         return await self._route(call, hops, timeout)
 
     async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
@@ -173,6 +178,7 @@ class Router:
                     metadata=call.metadata,
                     caller=call.caller,
                     shielded=call.shielded,
+                    dedupe=call.dedupe,
                 )
             except (NotOwner, StateConflict) as exc:
                 # closed under us, or its fenced write lost to a newer owner: nothing was
@@ -205,6 +211,7 @@ class Router:
                 caller=call.caller,
                 hops=hops + 1,
                 timeout=max(0.05, deadline - self.clock()),
+                dedupe=call.dedupe,
             )
         except Unreachable as exc:
             self._count_forward(call, "unreachable")

@@ -31,20 +31,24 @@ from roost.errors import (
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
+from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, seen
 from roost.runtime.labels import invocation_labels
 from roost.runtime.lifecycle import Lifecycle
+from roost.runtime.pools import Pool
 from roost.runtime.schedule import IdleTracker, SnapshotSchedule
+from roost.runtime.timers import TimerWheel
 from roost.runtime.types import SystemTypes
 from roost.runtime.writer import ReleaseCoalescer, WriteCoalescer
 from roost.sdk.actor import GET_STATE_ALIASES, ActionSpec, ActorType
 from roost.sdk.context import EMPTY_METADATA, ActorId, Context, Invoker
+from roost.sdk.state import coerce_payload
 from roost.sdk.value import UNSET, Value
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
 log = logging.getLogger("roost.runtime")
 
 
-class Runtime(Lifecycle):
+class Runtime(Lifecycle, Composition):
     """Activations of one node. Every public coroutine is safe to call concurrently."""
 
     def __init__(
@@ -78,6 +82,18 @@ class Runtime(Lifecycle):
         )
         self.releaser = ReleaseCoalescer(store, node_id)
         self.accepting = True
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.broadcaster: Broadcaster | None = None  # the node's cluster fan-out
+        self.delayed_effects: DelayedEffects | None = None  # the node's persisted scheduler
+        self.on_activate: Callable[[Activation], None] | None = None  # e.g. pin timer actors
+        self.subscribers: dict[tuple[str, str], dict[ActorKey, Activation]] = {}
+        self.timers: TimerWheel[Activation] = TimerWheel()
+        self.pools: dict[ActorKey, Pool] = {
+            ActorKey(name, t.name): Pool(name, t)
+            for name, types in self.systems.items()
+            for t in types.named.values()
+            if t.kind == "pooled"
+        }
 
     # --- invocation ---------------------------------------------------------------------------
 
@@ -92,19 +108,24 @@ class Runtime(Lifecycle):
         metadata: Mapping[str, str] | None = None,
         caller: ActorId | None = None,
         shielded: bool = False,
+        dedupe: str | None = None,
     ) -> Any:
         """Run one turn of `actor` on this node and return the action's reply.
 
         Raises `NotOwner` when the activation closed while this call waited (the caller routes
         again) and `LeaseHeld` when another node holds the actor. With `shielded`, cancelling
         the caller (a client that hung up, a deadline) never interrupts a turn that has started:
-        it runs to completion, so its state change and its write stay consistent.
+        it runs to completion, so its state change and its write stay consistent. `dedupe` is a
+        broadcast id: a subscriber that already received it does not run again.
         """
         t0 = time.perf_counter()
         type_name = ""
         try:
             act = self.active.get((system, actor))  # type: ignore[call-overload]
             if act is None:
+                pool = self.pools.get((system, actor))  # type: ignore[call-overload]
+                if pool is not None:
+                    return await self._pooled(pool, action, payload, metadata, caller, t0)
                 act = await self._activation(system, actor, action, parent)
             type_name = act.type.name
             spec = act.type.actions.get(action)
@@ -117,17 +138,22 @@ class Runtime(Lifecycle):
                     raise NotOwner(f"{act.key} moved ({act.closed_reason})")
             else:
                 act.busy = True
+            if dedupe is not None and seen(act, dedupe):
+                act.end_turn()
+                return None
             if shielded:
                 task = asyncio.get_running_loop().create_task(
                     self._turn(act, spec, payload, metadata, caller)
                 )
                 task.add_done_callback(lambda _t, a=act: a.end_turn())  # type: ignore[misc]
-                reply = await asyncio.shield(task)
+                reply, flow = await asyncio.shield(task)
             else:
                 try:
-                    reply = await self._turn(act, spec, payload, metadata, caller)
+                    reply, flow = await self._turn(act, spec, payload, metadata, caller)
                 finally:
                     act.end_turn()
+            if flow is not None:
+                reply = await self.run_workflow(act.actor_id, flow, reply, payload, metadata)
             self.metrics.invocation(system, type_name, action, "ok", time.perf_counter() - t0)
             return reply
         except RoostError as exc:
@@ -145,11 +171,14 @@ class Runtime(Lifecycle):
         caller: ActorId | None,
         *,
         init: bool = False,
-    ) -> Any:
+    ) -> tuple[Any, Value | None]:
+        """One turn: the reply, and the Value when it carries workflow steps (else None)."""
         if spec is None:  # built-in get_state: a copy, so the caller cannot mutate live state
             act.last_used = self.clock()
-            return None if act.blob is None else act.type.codec.decode(act.blob)
+            return (None if act.blob is None else act.type.codec.decode(act.blob)), None
         before = act.blob
+        if spec.payload_type is not None and payload is not None:
+            payload = coerce_payload(payload, spec.payload_type)
         ctx = Context(act.state, act.actor_id, caller, metadata or EMPTY_METADATA, self.invoker)
         try:
             if spec.takes_payload:
@@ -157,6 +186,7 @@ class Runtime(Lifecycle):
             else:
                 result = await spec.fn(act.instance, ctx)
             reply, checkpoint = self._apply(act, spec, result)
+            flow = result if isinstance(result, Value) and result.has_workflow else None
         except BaseException as exc:
             self._rollback(act, before)
             if isinstance(exc, BadRequest | ActionFailed) or not isinstance(exc, Exception):
@@ -175,6 +205,21 @@ class Runtime(Lifecycle):
             elif not act.snap_due:
                 act.snap_due = True
                 self._snaps.schedule(act, act.last_used, act.type.snapshot_timeout)
+        return reply, flow
+
+    async def _pooled(
+        self,
+        pool: Pool,
+        action: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        t0: float,
+    ) -> Any:
+        reply, flow = await pool.invoke(action, payload, metadata, caller, self.invoker)
+        if flow is not None and flow.has_workflow:
+            reply = await self.run_workflow(pool.actor_id, flow, reply, payload, metadata)
+        self.metrics.invocation(pool.system, pool.type.name, action, "ok", time.perf_counter() - t0)
         return reply
 
     def _apply(self, act: Activation, spec: ActionSpec, result: Any) -> tuple[Any, bool]:
@@ -322,6 +367,12 @@ class Runtime(Lifecycle):
             finally:
                 act.busy = False
         self._idle.track(act)
+        if atype.timers:
+            self.timers.arm(act, atype.timers, act.last_used)
+        if atype.channels:
+            self.subscribe(act)
+        if self.on_activate is not None:
+            self.on_activate(act)
         self.metrics.bump(self.metrics.activations, (key.system, atype.name))
         return act
 
@@ -341,8 +392,23 @@ class Runtime(Lifecycle):
         return out
 
     def next_deadline(self) -> float | None:
-        ds = [d for d in (self._idle.next_deadline(), self._snaps.next_deadline()) if d is not None]
+        ds = [
+            d
+            for d in (
+                self._idle.next_deadline(),
+                self._snaps.next_deadline(),
+                self.timers.next_deadline(),
+            )
+            if d is not None
+        ]
         return min(ds) if ds else None
+
+    async def stop_background(self) -> None:
+        """Cancel effects, deliveries and ticks still running (at shutdown)."""
+        for t in list(self.tasks):
+            t.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _idle_deadline(act: Activation) -> float | None:

@@ -38,6 +38,9 @@ class Lifecycle:
     releaser: ReleaseCoalescer
     accepting: bool
     _idle: IdleTracker[Activation]
+
+    def unsubscribe(self, act: Activation) -> None: ...
+
     _snaps: SnapshotSchedule[Activation]
     # --- persistence --------------------------------------------------------------------------
 
@@ -75,6 +78,8 @@ class Lifecycle:
         act.close(reason)
         if self.active.get(act.key) is act:
             del self.active[act.key]
+        if act.type.channels:
+            self.unsubscribe(act)
         self.metrics.bump(self.metrics.deactivations, (act.key.system, act.type.name, reason))
 
     def _on_write_batch(self, n: int, seconds: float) -> None:
@@ -195,8 +200,9 @@ class Lifecycle:
         now = self.clock() if now is None else now
         idle = []
         for act in self._idle.expired(now):
-            if act.busy or act.queued:
-                act.last_used = now  # in use right now: look again after another timeout
+            if act.busy or act.queued or act.type.timers:
+                # in use right now, or ticking (a timer keeps its actor alive): look again later
+                act.last_used = now
                 self._idle.track(act)
             else:
                 idle.append(act)
