@@ -41,10 +41,11 @@ class Proc:
 
 
 class ProcCluster:
-    def __init__(self, tmp: Path, system: str, store: str = PG_URL) -> None:
+    def __init__(self, tmp: Path, system: str, store: str = PG_URL, actors: str = ACTORS) -> None:
         self.tmp = tmp
         self.system = system
         self.store = store
+        self.actors = actors
         self.env = {
             **os.environ,
             "ROOST_STATESTORE_KEY": generate_key(),
@@ -61,7 +62,7 @@ class ProcCluster:
         log = self.tmp / f"{node_id}.log"
         args = [
             sys.executable, "-m", "roost", "node", "--node-id", node_id,
-            "--system", self.system, "--actors", ACTORS,
+            "--system", self.system, "--actors", self.actors,
             "--http", f"127.0.0.1:{http}", "--gossip", f"127.0.0.1:{gossip}",
             "--seeds", f"127.0.0.1:{self.seed_port}", "--statestore", self.store,
             "--drain-timeout", "20",
