@@ -146,6 +146,8 @@ class Load:
                     if r.status == 200:
                         return "ok", data
                     last = f"{r.status} {data}"
+                    if r.status == 504:  # the API's "outcome unknown" (e.g. the owner died)
+                        return "unknown", last
                     if r.status != 503:
                         return "failed", last
             except aiohttp.ClientConnectorError as exc:
