@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from chaos.cluster import SYSTEM
-from chaos.history import TEMPLATES, Op, Template, classify_http
+from chaos.history import TEMPLATES, Op, Outcome, Template, classify_http
 
 REQUEST_TIMEOUT_MS = 10_000  # the node's deadline for one invocation
 CLIENT_TIMEOUT = 15.0  # the client gives up (outcome unknown) a little after that
@@ -110,7 +110,9 @@ class Workload:
         url = invoke_url(self.urls[node], target.actor, t.action, t.name)
         start = self.now()
 
-        def done(outcome: str, value: Any = None, error: str = "", definite: bool = False) -> Op:
+        def done(
+            outcome: Outcome, value: Any = None, error: str = "", definite: bool = False
+        ) -> Op:
             return Op(
                 op_id,
                 target.actor,
@@ -122,7 +124,7 @@ class Workload:
                 value,
                 error or None,
                 definite,
-            )  # type: ignore[arg-type]
+            )
 
         try:
             async with session.post(
