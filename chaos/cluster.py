@@ -17,7 +17,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +188,14 @@ class Cluster:
             return None, time.monotonic() - t0
         return code, time.monotonic() - t0
 
+    def log_of_last_run(self, i: int) -> str:
+        """The node's log since its latest start."""
+        try:
+            text = self.nodes[i].log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text.rsplit("=== chaos: start", 1)[-1]
+
     def pause(self, i: int, sig: signal.Signals = signal.SIGSTOP) -> list[int]:
         """SIGSTOP (or SIGCONT) the node and its serf agent: the whole machine stalls."""
         n = self.nodes[i]
@@ -212,22 +220,29 @@ class Cluster:
             await self._session.close()
 
 
-def descendants(pid: int, read: Callable[[int], int | None] | None = None) -> list[int]:
-    """Every live process below `pid` (by scanning /proc)."""
-    read = read or _ppid
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            ppid = read(int(entry))
-            if ppid is not None:
-                parents.setdefault(ppid, []).append(int(entry))
+def descendants(pid: int, parents_of: Mapping[int, int] | None = None) -> list[int]:
+    """Every live process below `pid`; `parents_of` maps pid -> parent pid (default: /proc)."""
+    table = _process_table() if parents_of is None else parents_of
+    children: dict[int, list[int]] = {}
+    for child, parent in table.items():
+        children.setdefault(parent, []).append(child)
     out: list[int] = []
     todo = [pid]
     while todo:
-        for child in parents.get(todo.pop(), []):
+        for child in children.get(todo.pop(), []):
             out.append(child)
             todo.append(child)
     return out
+
+
+def _process_table() -> dict[int, int]:
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            ppid = _ppid(int(entry))
+            if ppid is not None:
+                table[int(entry)] = ppid
+    return table
 
 
 def _ppid(pid: int) -> int | None:

@@ -40,6 +40,7 @@ class Executor:
         self.now = now
         self.records: list[FaultRecord] = []
         self.problems: list[str] = []  # e.g. a SIGTERM that did not exit 0
+        self.warnings: list[str] = []  # e.g. a drain that needed its whole --drain-timeout
         self._rules: list[netns.Rule] = []
         self._tbf: set[int] = set()
 
@@ -111,6 +112,13 @@ class Executor:
             self.problems.append(
                 f"{node} did not exit 0 after SIGTERM (exit {code}, {secs:.1f}s): see its log"
             )
+        lines = [
+            line.strip()
+            for line in self.cluster.log_of_last_run(i).splitlines()
+            if "drain did not finish" in line or "drain failed" in line
+        ]
+        if lines:
+            self.warnings.append(f"{node}: graceful stop took {secs:.1f}s: {lines[0]}")
         return f"SIGTERM exit {code} in {secs:.1f}s"
 
     async def _network(self, f: Fault) -> str:
@@ -145,7 +153,11 @@ class Executor:
         if f.kind == "bandwidth":
             for i in f.targets:
                 await self._untbf(i)
-        return f"{len(rules)} rules" if rules else "applied"
+        if f.others:
+            arrow = "<-/->" if f.kind == "partition" else "-/->"
+            group = f"{','.join(self.ids(f.targets))} {arrow} {','.join(self.ids(f.others))}"
+            return f"{group} ({len(rules)} rules) for {f.duration:g}s"
+        return f"{f.kind} {f.amount:g} for {f.duration:g}s ({len(rules)} rules)"
 
     async def _unrule(self, r: netns.Rule) -> None:
         if r in self._rules:

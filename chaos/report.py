@@ -48,6 +48,7 @@ def build(
     result: CheckResult,
     problems: Sequence[str] = (),
     healed: Sequence[str] = (),
+    notes: Sequence[str] = (),
     seconds: float = 0.0,
 ) -> dict[str, Any]:
     outcomes = Counter(o.outcome for o in ops)
@@ -97,7 +98,8 @@ def build(
         },
         "healed_at_end": list(healed),
         "violations": violations,
-        "warnings": [w.to_json() for w in result.warnings],
+        "warnings": [w.to_json() for w in result.warnings]
+        + [{"kind": "node", "actor": "", "message": n, "history": []} for n in notes],
     }
 
 
@@ -128,8 +130,10 @@ def summary(report: Mapping[str, Any]) -> str:
         f"snapshot losses inside crash windows {report['snapshot_losses_allowed']}; "
         f"converged in {report['convergence']['seconds']}s"
     )
-    for w in report["warnings"][:5]:
+    for w in report["warnings"][:8]:
         lines.append(f"  warning {w['kind']} {w['actor']}: {w['message']}")
+    if len(report["warnings"]) > 8:
+        lines.append(f"  ... {len(report['warnings']) - 8} more warnings in report.json")
     for v in report["violations"]:
         lines.append(f"  VIOLATION {v['kind']} {v['actor']}: {v['message']}")
     verdict = "FAIL" if report["violations"] else "PASS"

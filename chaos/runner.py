@@ -165,6 +165,7 @@ async def _drive(
         result=result,
         problems=ex.problems,
         healed=healed,
+        notes=ex.warnings,
     )
     data["_ops"] = [o.to_json() for o in wl.ops]
     return data
