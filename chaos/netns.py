@@ -115,13 +115,16 @@ class Rule:
 
 
 def block(t: Topology, senders: Sequence[int], receivers: Sequence[int]) -> list[Rule]:
-    """Drop every packet from `senders` to `receivers` (both ends, so either rule suffices)."""
-    rules: list[Rule] = []
-    for s in senders:
-        for r in receivers:
-            rules.append(Rule(t.node(s), "OUTPUT", ("-d", t.addr(r), "-j", "DROP")))
-            rules.append(Rule(t.node(r), "INPUT", ("-s", t.addr(s), "-j", "DROP")))
-    return rules
+    """Silently drop every packet from `senders` at `receivers`.
+
+    Only INPUT rules, on the receiving side: a DROP in OUTPUT makes the sender's own sendto()
+    fail at once with EPERM, which no real network does, and which Serf's memberlist treats as
+    "could not send" rather than "no answer", so it never suspects the peer."""
+    return [
+        Rule(t.node(r), "INPUT", ("-s", t.addr(s), "-j", "DROP"))
+        for s in senders
+        for r in receivers
+    ]
 
 
 def partition(t: Topology, a: Sequence[int], b: Sequence[int]) -> list[Rule]:
