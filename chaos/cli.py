@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_logs=ns.keep_logs,
         node_args=tuple(ns.node_arg),
     )
+    # Ctrl-C and SIGTERM both unwind through every finally block; SIGINT explicitly, because a
+    # shell starts background jobs with SIGINT ignored and Python would then keep ignoring it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     for line in cleanup.sweep_local(use_netns=use_netns):
         log.info("%s", line)
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = run(s, opts, i)
             reports.append(data)
             print(report.summary(data), flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"roost-chaos: interrupted (seed {seed}); everything it made was removed",
             file=sys.stderr,
