@@ -20,58 +20,22 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chaos.check_total import check_total
 from chaos.history import Convergence, FaultRecord, Op, template
+from chaos.verdict import (
+    LOSS_GRACE,
+    CheckResult,
+    Violation,
+    backwards,
+    in_windows,
+    loss_windows,
+    quote,
+)
 
-HISTORY_LIMIT = 12  # ops quoted in a violation: enough to show it, small enough to read
-LOSS_GRACE = 10.0  # seconds after a crash-like fault in which replies may still be lost
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    kind: str
-    actor: str
-    message: str
-    history: tuple[dict[str, Any], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "actor": self.actor,
-            "message": self.message,
-            "history": list(self.history),
-        }
-
-
-@dataclass(slots=True)
-class CheckResult:
-    violations: list[Violation] = field(default_factory=list)
-    warnings: list[Violation] = field(default_factory=list)
-    allowed_losses: int = 0  # snapshot ops lost inside a crash window (permitted)
-    unknown_applied: int = 0
-    unknown_not_applied: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-
-def _quote(ops: Iterable[Op]) -> tuple[dict[str, Any], ...]:
-    return tuple(o.to_json() for o in list(ops)[:HISTORY_LIMIT])
-
-
-def loss_windows(
-    faults: Sequence[FaultRecord], snapshot_timeout: float, grace: float = LOSS_GRACE
-) -> list[tuple[float, float]]:
-    """Intervals in which an acknowledged snapshot op may be lost."""
-    return [(f.start - snapshot_timeout - 1.0, f.end + grace) for f in faults if f.crash_like]
-
-
-def _in_windows(t: float, windows: Sequence[tuple[float, float]]) -> bool:
-    return any(a <= t <= b for a, b in windows)
+__all__ = ["CheckResult", "Violation", "check", "loss_windows"]
 
 
 def check(
@@ -91,7 +55,7 @@ def check(
         if o.outcome == "fail" and o.error is not None and o.error.startswith("500"):
             result.violations.append(
                 Violation(
-                    "server-error", o.actor, f"op {o.op}: {o.error} from valid input", _quote([o])
+                    "server-error", o.actor, f"op {o.op}: {o.error} from valid input", quote([o])
                 )
             )
     for actor in sorted(set(by_actor) | set(finals)):
@@ -109,7 +73,7 @@ def check(
         if t.model == "log":
             _check_log(actor, history, list(final), t.durability == "sync", windows, result)
         else:
-            _check_total(actor, history, int(final), t.durability == "sync", windows, result)
+            check_total(actor, history, int(final), t.durability == "sync", windows, result)
     if convergence is not None:
         _check_convergence(convergence, result)
     return result
@@ -134,7 +98,7 @@ def _check_log(
         if not o.value or o.value[-1] != o.op:
             result.violations.append(
                 Violation(
-                    "wrong-reply", actor, f"op {o.op}'s reply does not end with it", _quote([o])
+                    "wrong-reply", actor, f"op {o.op}'s reply does not end with it", quote([o])
                 )
             )
     for label, ids, who in [(f"reply to op {o.op}", o.value, [o]) for o in acked] + [
@@ -147,14 +111,14 @@ def _check_log(
                     "duplicate",
                     actor,
                     f"{label} holds op(s) {dup[:5]} twice",
-                    _quote(who + [by_id[d] for d in dup if d in by_id]),
+                    quote(who + [by_id[d] for d in dup if d in by_id]),
                 )
             )
         phantom = sorted(set(ids) - sent)
         if phantom:
             result.violations.append(
                 Violation(
-                    "phantom", actor, f"{label} holds op(s) {phantom[:5]} never sent", _quote(who)
+                    "phantom", actor, f"{label} holds op(s) {phantom[:5]} never sent", quote(who)
                 )
             )
         bad = sorted(set(ids) & refused)
@@ -164,7 +128,7 @@ def _check_log(
                     "refused-but-applied",
                     actor,
                     f"{label} holds op(s) {bad[:5]} whose request was refused",
-                    _quote(who + [by_id[b] for b in bad]),
+                    quote(who + [by_id[b] for b in bad]),
                 )
             )
     _lost_acked(actor, acked, set(final), sync, windows, result)
@@ -192,11 +156,11 @@ def _lost_acked(
                 actor,
                 f"{len(lost)} acknowledged op(s) missing from the final state: "
                 f"{[o.op for o in lost][:10]}",
-                _quote(lost),
+                quote(lost),
             )
         )
         return
-    outside = [o for o in lost if not _in_windows(o.end, windows)]
+    outside = [o for o in lost if not in_windows(o.end, windows)]
     result.allowed_losses += len(lost) - len(outside)
     if outside:
         result.violations.append(
@@ -205,7 +169,7 @@ def _lost_acked(
                 actor,
                 f"{len(outside)} acknowledged snapshot op(s) lost outside any crash window: "
                 f"{[o.op for o in outside][:10]}",
-                _quote(outside),
+                quote(outside),
             )
         )
 
@@ -235,7 +199,7 @@ def _reappeared(actor: str, acked: list[Op], final: set[int], result: CheckResul
                 actor,
                 f"op {x} was in op {a.op}'s reply, missing from op {gap.op}'s (sent after), "
                 f"and back in {where}",
-                _quote([a, gap, *back[:1]]),
+                quote([a, gap, *back[:1]]),
             )
         )
         reported += 1
@@ -255,7 +219,7 @@ def _chain(actor: str, acked: list[Op], final: list[int], result: CheckResult) -
                     actor,
                     f"acknowledged replies to ops {a.op} and {b.op} diverge: neither "
                     "extends the other",
-                    _quote([a, b]),
+                    quote([a, b]),
                 )
             )
             return
@@ -265,33 +229,10 @@ def _chain(actor: str, acked: list[Op], final: list[int], result: CheckResult) -
                 "split-history",
                 actor,
                 f"the final state does not extend op {ordered[-1].op}'s reply",
-                _quote([ordered[-1]]),
+                quote([ordered[-1]]),
             )
         )
-    _backwards(actor, acked, lambda o: len(o.value), result)
-
-
-def _backwards(actor: str, acked: list[Op], size: Any, result: CheckResult) -> None:
-    """For A.end < B.start, B applied after A, so size(B) > size(A)."""
-    by_end = sorted(acked, key=lambda o: o.end)
-    best: Op | None = None
-    i = 0
-    for b in sorted(acked, key=lambda o: o.start):
-        while i < len(by_end) and by_end[i].end < b.start:
-            if best is None or size(by_end[i]) > size(best):
-                best = by_end[i]
-            i += 1
-        if best is not None and size(b) <= size(best):
-            result.violations.append(
-                Violation(
-                    "went-backwards",
-                    actor,
-                    f"op {b.op} (sent at {b.start:.3f}s) returned {size(b)}, not more than "
-                    f"{size(best)} acknowledged to op {best.op} at {best.end:.3f}s",
-                    _quote([best, b]),
-                )
-            )
-            return
+    backwards(actor, acked, lambda o: len(o.value), result)
 
 
 def _unknowns(history: list[Op], final: set[int], result: CheckResult) -> None:
@@ -311,104 +252,9 @@ def _unknowns(history: list[Op], final: set[int], result: CheckResult) -> None:
                     o.actor,
                     f"op {o.op} failed with {o.error} but was applied (in doubt by design "
                     "only when the statestore connection broke mid-commit)",
-                    _quote([o]),
+                    quote([o]),
                 )
             )
-
-
-# --- total actors: every op adds 1, replies carry the new total ---------------------------------
-
-
-def _check_total(
-    actor: str,
-    history: list[Op],
-    final: int,
-    sync: bool,
-    windows: list[tuple[float, float]],
-    result: CheckResult,
-) -> None:
-    acked = [o for o in history if o.outcome == "ok"]
-    maybe = [o for o in history if not (o.outcome == "fail" and o.definite)]
-    if len(maybe) < final:
-        result.violations.append(
-            Violation(
-                "duplicate",
-                actor,
-                f"final total {final} exceeds the {len(maybe)} ops that may have been "
-                "applied (an op applied twice, or a refused one applied)",
-                _quote(acked[-3:]),
-            )
-        )
-    starts = sorted(o.start for o in maybe)
-    for o in acked:
-        could = sum(1 for s in starts if s < o.end)
-        if o.value > could:
-            result.violations.append(
-                Violation(
-                    "duplicate",
-                    actor,
-                    f"op {o.op} returned total {o.value} but only {could} ops had been sent",
-                    _quote([o]),
-                )
-            )
-            break
-    if sync:
-        if final < len(acked):
-            result.violations.append(
-                Violation(
-                    "lost-update",
-                    actor,
-                    f"final total {final} < {len(acked)} acknowledged increments",
-                    _quote(acked[-5:]),
-                )
-            )
-        top = max(acked, key=lambda o: o.value, default=None)
-        if top is not None and final < top.value:
-            result.violations.append(
-                Violation(
-                    "lost-update",
-                    actor,
-                    f"final total {final} < total {top.value} acknowledged to op {top.op}",
-                    _quote([top]),
-                )
-            )
-        _backwards(actor, acked, lambda o: o.value, result)
-        _stale(actor, acked, result)
-        return
-    allowed = sum(1 for o in acked if _in_windows(o.end, windows))
-    if final < len(acked) - allowed:
-        result.violations.append(
-            Violation(
-                "lost-update",
-                actor,
-                f"final total {final} < {len(acked)} acknowledged minus {allowed} "
-                "acknowledged inside crash windows",
-                _quote(acked[-5:]),
-            )
-        )
-    result.allowed_losses += max(0, min(allowed, len(acked) - final))
-    if not windows:  # no crash: a snapshot actor must behave like a sync one
-        _backwards(actor, acked, lambda o: o.value, result)
-
-
-def _stale(actor: str, acked: list[Op], result: CheckResult) -> None:
-    """A sync reply includes every op acknowledged before it was sent, plus itself."""
-    ends = sorted(o.end for o in acked)
-    i = 0
-    for b in sorted(acked, key=lambda o: o.start):
-        while i < len(ends) and ends[i] < b.start:
-            i += 1
-        if b.value < i + 1:
-            result.violations.append(
-                Violation(
-                    "lost-update",
-                    actor,
-                    f"op {b.op} returned total {b.value}, but {i} increments had been "
-                    "acknowledged before it was sent",
-                    _quote([b]),
-                )
-            )
-            return
 
 
 def _check_convergence(c: Convergence, result: CheckResult) -> None:
