@@ -6,6 +6,8 @@ op acknowledged before it was sent (plus its own), at most every op sent before 
 
 from __future__ import annotations
 
+import bisect
+
 from chaos.history import Op
 from chaos.verdict import CheckResult, Violation, backwards, in_windows, quote
 
@@ -19,7 +21,8 @@ def check_total(
     result: CheckResult,
 ) -> None:
     acked = [o for o in history if o.outcome == "ok"]
-    maybe = [o for o in history if not (o.outcome == "fail" and o.definite)]
+    writes = [o for o in acked if not o.is_read]
+    maybe = [o for o in history if not o.is_read and not (o.outcome == "fail" and o.definite)]
     if len(maybe) < final:
         result.violations.append(
             Violation(
@@ -32,7 +35,7 @@ def check_total(
         )
     starts = sorted(o.start for o in maybe)
     for o in acked:
-        could = sum(1 for s in starts if s < o.end)
+        could = bisect.bisect_left(starts, o.end)
         if o.value > could:
             result.violations.append(
                 Violation(
@@ -44,12 +47,12 @@ def check_total(
             )
             break
     if sync:
-        if final < len(acked):
+        if final < len(writes):
             result.violations.append(
                 Violation(
                     "lost-update",
                     actor,
-                    f"final total {final} < {len(acked)} acknowledged increments",
+                    f"final total {final} < {len(writes)} acknowledged increments",
                     quote(acked[-5:]),
                 )
             )
@@ -66,36 +69,34 @@ def check_total(
         backwards(actor, acked, lambda o: o.value, result)
         _stale(actor, acked, result)
         return
-    allowed = sum(1 for o in acked if in_windows(o.end, windows))
-    if final < len(acked) - allowed:
+    allowed = sum(1 for o in writes if in_windows(o.end, windows))
+    if final < len(writes) - allowed:
         result.violations.append(
             Violation(
                 "lost-update",
                 actor,
-                f"final total {final} < {len(acked)} acknowledged minus {allowed} "
+                f"final total {final} < {len(writes)} acknowledged minus {allowed} "
                 "acknowledged inside crash windows",
                 quote(acked[-5:]),
             )
         )
-    result.allowed_losses += max(0, min(allowed, len(acked) - final))
+    result.allowed_losses += max(0, min(allowed, len(writes) - final))
     if not windows:  # no crash: a snapshot actor must behave like a sync one
         backwards(actor, acked, lambda o: o.value, result)
 
 
 def _stale(actor: str, acked: list[Op], result: CheckResult) -> None:
-    """A sync reply includes every op acknowledged before it was sent, plus itself."""
-    ends = sorted(o.end for o in acked)
-    i = 0
+    """A sync reply includes every increment acknowledged before it was sent (plus its own)."""
+    ends = sorted(o.end for o in acked if not o.is_read)
     for b in sorted(acked, key=lambda o: o.start):
-        while i < len(ends) and ends[i] < b.start:
-            i += 1
-        if b.value < i + 1:
+        before = bisect.bisect_left(ends, b.start)
+        if b.value < before + (0 if b.is_read else 1):
             result.violations.append(
                 Violation(
-                    "lost-update",
+                    "stale-read" if b.is_read else "lost-update",
                     actor,
-                    f"op {b.op} returned total {b.value}, but {i} increments had been "
-                    "acknowledged before it was sent",
+                    f"{b.kind} op {b.op} returned total {b.value}, but {before} increments had "
+                    "been acknowledged before it was sent",
                     quote([b]),
                 )
             )

@@ -3,7 +3,8 @@
 Rules (DESIGN.md "Cluster"):
 
 - `sync` actors: every acknowledged op is in the final state; no acknowledged reply went
-  backwards (a reply that completed before another started must be contained in it); every
+  backwards (a reply that completed before another started must be contained in it, and a
+  write's reply must be bigger); a read sees every op acknowledged before it was sent; every
   acknowledged reply of a log actor lies on one linear history (no split brain).
 - `snapshot` actors: acknowledged ops may be lost only around a crash-like fault (kill -9, a
   pause or a network fault that lets peers declare the node failed), acknowledged at most
@@ -90,12 +91,13 @@ def _check_log(
     windows: list[tuple[float, float]],
     result: CheckResult,
 ) -> None:
-    acked = [o for o in history if o.outcome == "ok"]
-    sent = {o.op for o in history}
-    refused = {o.op for o in history if o.outcome == "fail" and o.definite}
-    by_id = {o.op: o for o in history}
+    acked = [o for o in history if o.outcome == "ok"]  # writes and reads
+    writes = [o for o in history if not o.is_read]
+    sent = {o.op for o in writes}
+    refused = {o.op for o in writes if o.outcome == "fail" and o.definite}
+    by_id = {o.op: o for o in writes}
     for o in acked:
-        if not o.value or o.value[-1] != o.op:
+        if not o.is_read and (not o.value or o.value[-1] != o.op):
             result.violations.append(
                 Violation(
                     "wrong-reply", actor, f"op {o.op}'s reply does not end with it", quote([o])
@@ -131,11 +133,11 @@ def _check_log(
                     quote(who + [by_id[b] for b in bad]),
                 )
             )
-    _lost_acked(actor, acked, set(final), sync, windows, result)
+    _lost_acked(actor, [o for o in acked if not o.is_read], set(final), sync, windows, result)
     _reappeared(actor, acked, set(final), result)
     if sync:
         _chain(actor, acked, final, result)
-    _unknowns(history, set(final), result)
+    _unknowns(writes, set(final), result)
 
 
 def _lost_acked(

@@ -71,6 +71,11 @@ class Op:
     value: Any = None
     error: str | None = None
     definite: bool = False
+    kind: Literal["write", "read"] = "write"  # a read applies nothing; its op id is only a tag
+
+    @property
+    def is_read(self) -> bool:
+        return self.kind == "read"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

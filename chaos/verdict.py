@@ -57,7 +57,8 @@ def in_windows(t: float, windows: Sequence[tuple[float, float]]) -> bool:
 
 
 def backwards(actor: str, acked: list[Op], size: Any, result: CheckResult) -> None:
-    """For A.end < B.start, B applied after A, so size(B) > size(A)."""
+    """For A.end < B.start: size(B) > size(A) if B is a write (it applied one more op after A),
+    size(B) >= size(A) if B is a read."""
     by_end = sorted(acked, key=lambda o: o.end)
     best: Op | None = None
     i = 0
@@ -66,13 +67,14 @@ def backwards(actor: str, acked: list[Op], size: Any, result: CheckResult) -> No
             if best is None or size(by_end[i]) > size(best):
                 best = by_end[i]
             i += 1
-        if best is not None and size(b) <= size(best):
+        if best is not None and (size(b) < size(best) or (size(b) == size(best) and not b.is_read)):
             result.violations.append(
                 Violation(
                     "went-backwards",
                     actor,
-                    f"op {b.op} (sent at {b.start:.3f}s) returned {size(b)}, not more than "
-                    f"{size(best)} acknowledged to op {best.op} at {best.end:.3f}s",
+                    f"{b.kind} op {b.op} (sent at {b.start:.3f}s) returned {size(b)}, less than "
+                    f"{'or equal to ' if not b.is_read else ''}{size(best)} acknowledged to "
+                    f"op {best.op} at {best.end:.3f}s",
                     quote([best, b]),
                 )
             )

@@ -1,9 +1,11 @@
 """The workload: asyncio clients invoking the chaos actors with unique ops, recording each
 request's start, end and outcome; and the reads done after healing.
 
-Each client sticks to a home node (as a client behind a per-node load balancer would) and moves
-to a random other node for its next request after a connection-level failure. Clients never
-retry an op: every request is a new op with a new id, so the history is exactly what was sent.
+One request in ten is a read (`get` / `read`), which must see every op acknowledged before it
+was sent. Each client sticks to a home node (as a client behind a per-node load balancer
+would) and moves to a random other node for its next request after a connection-level failure.
+Clients never retry an op: every request is a new op with a new id, so the history is exactly
+what was sent.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Workload:
         seed: int,
         t0: float,
         think: float = 0.02,
+        read_ratio: float = 0.1,
         max_ops: int = 200_000,
     ) -> None:
         self.urls = list(urls)
@@ -62,6 +65,7 @@ class Workload:
         self.rng = random.Random(f"workload/{seed}")
         self.t0 = t0
         self.think = think
+        self.read_ratio = read_ratio
         self.max_ops = max_ops
         self.ops: list[Op] = []
         self._ids = itertools.count(1)
@@ -90,7 +94,8 @@ class Workload:
                 if op_id > self.max_ops:
                     return
                 target = rng.choice(self.targets)
-                op = await self._one(session, node, target, op_id)
+                read = rng.random() < self.read_ratio
+                op = await self._one(session, node, target, op_id, read)
                 self.ops.append(op)
                 if op.outcome == "ok":
                     pause = rng.uniform(0, self.think)
@@ -103,11 +108,12 @@ class Workload:
                         await asyncio.wait_for(self._stop.wait(), pause)
 
     async def _one(
-        self, session: aiohttp.ClientSession, node: int, target: Target, op_id: int
+        self, session: aiohttp.ClientSession, node: int, target: Target, op_id: int, read: bool
     ) -> Op:
         t = target.template
-        payload = {"value": 1} if t.model == "total" else {"op": op_id}
-        url = invoke_url(self.urls[node], target.actor, t.action, t.name)
+        payload: Any = None if read else {"value": 1} if t.model == "total" else {"op": op_id}
+        action = t.read_action if read else t.action
+        url = invoke_url(self.urls[node], target.actor, action, t.name)
         start = self.now()
 
         def done(
@@ -124,6 +130,7 @@ class Workload:
                 value,
                 error or None,
                 definite,
+                "read" if read else "write",
             )
 
         try:

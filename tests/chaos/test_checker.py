@@ -35,6 +35,7 @@ class Log:
                 value,  # type: ignore[arg-type]
                 kw.get("error"),
                 kw.get("definite", False),
+                kw.get("kind", "write"),
             )
         )
         return op
@@ -175,3 +176,32 @@ def test_unanswered_actor_and_owner_disagreement() -> None:
     assert kinds(r) == ["no-answer", "owner-disagreement"]
     conv = Convergence(members_ok=False, members_detail="n2 sees 2 active")
     assert kinds(check(h.ops, {"a": [1]}, convergence=conv)) == ["no-convergence"]
+
+
+def test_reads_may_repeat_a_value_but_never_miss_an_acknowledged_op() -> None:
+    h = Log()
+    h.add(0.0, 0.1, [1])
+    h.add(0.2, 0.3, [1], kind="read")  # nothing new: equal is fine for a read
+    h.add(0.4, 0.5, [1, 3])
+    assert check(h.ops, {"a": [1, 3]}).ok
+    h.add(0.6, 0.7, [1], kind="read")  # op 3 was acknowledged before this read was sent
+    assert "went-backwards" in kinds(check(h.ops, {"a": [1, 3]}))
+
+
+def test_stale_read_of_a_counter_is_caught() -> None:
+    h = Log("c", "counter")
+    h.add(0.0, 0.1, 1)
+    h.add(0.2, 0.3, 2)
+    h.add(0.4, 0.5, 2, kind="read")
+    assert check(h.ops, {"c": 2}).ok
+    h.add(0.6, 0.7, 1, kind="read")
+    assert {"stale-read", "went-backwards"} <= set(kinds(check(h.ops, {"c": 2})))
+
+
+def test_read_op_ids_are_not_ops() -> None:
+    h = Log()
+    h.add(0.0, 0.1, [1])
+    read = h.add(0.2, 0.3, [1], kind="read")
+    r = check(h.ops, {"a": [1, read]})  # a read's id in the state was never sent as an op
+    assert "phantom" in kinds(r)
+    assert check(h.ops, {"a": [1]}).ok
