@@ -72,6 +72,7 @@ class Op:
     error: str | None = None
     definite: bool = False
     kind: Literal["write", "read"] = "write"  # a read applies nothing; its op id is only a tag
+    message: str | None = None  # the error's message, for the reader of a report
 
     @property
     def is_read(self) -> bool:

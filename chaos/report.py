@@ -76,6 +76,7 @@ def build(
             "by_template": {k: dict(v) for k, v in sorted(templates.items())},
         },
         "errors_by_kind": dict(Counter(o.error for o in ops if o.error).most_common()),
+        "error_messages": _messages(ops),
         "availability": {
             "overall": round(outcomes["ok"] / total, 4) if total else None,
             "worst_second": min(busy) if busy else None,
@@ -101,6 +102,17 @@ def build(
         "warnings": [w.to_json() for w in result.warnings]
         + [{"kind": "node", "actor": "", "message": n, "history": []} for n in notes],
     }
+
+
+def _messages(ops: Sequence[Op], per_kind: int = 3) -> dict[str, list[str]]:
+    """A few distinct messages of each error kind the nodes sent back."""
+    out: dict[str, list[str]] = {}
+    for o in ops:
+        if o.error and o.message:
+            seen = out.setdefault(o.error, [])
+            if o.message not in seen and len(seen) < per_kind:
+                seen.append(o.message)
+    return out
 
 
 def _pct(x: float | None) -> str:

@@ -117,7 +117,11 @@ class Workload:
         start = self.now()
 
         def done(
-            outcome: Outcome, value: Any = None, error: str = "", definite: bool = False
+            outcome: Outcome,
+            value: Any = None,
+            error: str = "",
+            definite: bool = False,
+            message: str | None = None,
         ) -> Op:
             return Op(
                 op_id,
@@ -131,6 +135,7 @@ class Workload:
                 error or None,
                 definite,
                 "read" if read else "write",
+                message,
             )
 
         try:
@@ -154,9 +159,9 @@ class Workload:
                 return done("ok", reply_value(t, body))
             except (KeyError, TypeError):
                 return done("fail", error="200 malformed-reply")
-        code = body.get("error", {}).get("code", "") if isinstance(body, dict) else ""
-        outcome, kind, definite = classify_http(status, code)
-        return done(outcome, error=kind, definite=definite)
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+        outcome, kind, definite = classify_http(status, str(err.get("code", "")))
+        return done(outcome, error=kind, definite=definite, message=str(err.get("message"))[:300])
 
 
 async def read_finals(
