@@ -91,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    names = list(ns.scenarios) or (list(SMOKE) if ns.smoke else list(SCENARIOS))
+    nodes = ns.nodes or (3 if ns.smoke else 5)
+    seed = ns.seed if ns.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
+    try:  # bad arguments fail before anything is touched
+        scenarios = [build(n, seed, nodes, network=use_netns) for n in names]
+    except ValueError as exc:
+        print(f"roost-chaos: {exc}", file=sys.stderr)
+        return 2
     opts = Options(
         loopback=ns.loopback,
         out=ns.out,
@@ -115,14 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("could not sweep leftover schemas: %s", exc)
     if ns.cleanup:
         return 0
-    names = list(ns.scenarios) or (list(SMOKE) if ns.smoke else list(SCENARIOS))
-    nodes = ns.nodes or (3 if ns.smoke else 5)
-    seed = ns.seed if ns.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
-    try:
-        scenarios = [build(n, seed, nodes, network=use_netns) for n in names]
-    except ValueError as exc:
-        print(f"roost-chaos: {exc}", file=sys.stderr)
-        return 2
     log.info("seed %d (rerun with --seed %d)", seed, seed)
     reports = []
     try:

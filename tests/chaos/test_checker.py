@@ -205,3 +205,14 @@ def test_read_op_ids_are_not_ops() -> None:
     r = check(h.ops, {"a": [1, read]})  # a read's id in the state was never sent as an op
     assert "phantom" in kinds(r)
     assert check(h.ops, {"a": [1]}).ok
+
+
+def test_http_outcomes_are_classified_conservatively() -> None:
+    from chaos.history import classify_http
+
+    assert classify_http(200, "") == ("ok", "", False)
+    assert classify_http(400, "bad_request") == ("fail", "400 bad_request", True)
+    assert classify_http(409, "state_conflict") == ("fail", "409 state_conflict", True)
+    assert classify_http(504, "timeout") == ("unknown", "504 timeout", False)
+    # a 503 may hide a statestore commit in doubt: failed, but not proof of "not applied"
+    assert classify_http(503, "unavailable") == ("fail", "503 unavailable", False)
