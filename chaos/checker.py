@@ -199,8 +199,8 @@ def _reappeared(actor: str, acked: list[Op], final: set[int], result: CheckResul
             Violation(
                 "lost-then-reappeared",
                 actor,
-                f"op {x} was in op {a.op}'s reply, missing from op {gap.op}'s (sent after), "
-                f"and back in {where}",
+                f"op {x} was in op {a.op}'s reply, missing from {gap.kind} op {gap.op}'s "
+                f"(sent after), and back in {where}",
                 quote([a, gap, *back[:1]]),
             )
         )
