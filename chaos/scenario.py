@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # kind -> (needs network namespaces, may make peers declare a live node failed or lose a
 # crashed node's unflushed state). The second flag opens a snapshot loss window in the checker.
@@ -69,7 +69,6 @@ class Scenario:
     cooldown: float = 12.0  # workload after the last fault healed
     # Scenarios whose length depends on the cluster (rolling restart) are bounded by this.
     max_seconds: float = 240.0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def needs_netns(self) -> bool:
