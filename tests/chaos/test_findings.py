@@ -1,8 +1,5 @@
-"""Roost bugs the chaos harness found, each reproduced in-process and small.
-
-Each test is a strict xfail: it fails today because of the bug, and the day the bug is fixed it
-passes, which strict mode reports as a failure so the marker gets removed and the test stays.
-"""
+"""Roost bugs the chaos harness found, each reproduced in-process and small, kept as regression
+tests now that they are fixed (see chaos/RESULTS.md for how they showed up under faults)."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from typing import Any
 import pytest
 
 from roost import Actor, Context, Value, action
-from roost.errors import RoostError
+from roost.errors import LeaseHeld, NotOwner, StoreUnavailable, Unavailable
 from roost.runtime import Runtime, SystemTypes
 from roost.sdk.actor import ActorType
 from roost.statestore import EncryptedStore, Keyring, MemoryStore
@@ -34,13 +31,6 @@ class Gated(Actor):
         return Value().state({"n": ctx.state["n"] + 1}).response(ctx.state["n"] + 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="Roost bug (chaos rolling-restart): a drain's flush_all and the handoff that the "
-    "node's own `draining` status triggers deactivate the same actors concurrently; each holds "
-    "some actors' turns and waits for the others', so the drain hangs until --drain-timeout",
-)
 async def test_drain_and_concurrent_handoff_do_not_deadlock() -> None:
     Gated.gate = asyncio.Event()
     types = SystemTypes.build("s", [ActorType.from_class(Gated)])
@@ -66,41 +56,80 @@ async def test_drain_and_concurrent_handoff_do_not_deadlock() -> None:
             t.cancel()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="Roost bug (chaos partition-minority): a node whose lease was taken because peers "
-    "declared it failed keeps answering turns that write nothing to the store (every turn of a "
-    "snapshot actor, reads of a sync one) from memory until its next renew or flush, so two "
-    "nodes acknowledge diverging histories and reads go stale",
-)
+class CutStore:
+    """One node's path to the shared store, which a test can cut (every call then fails)."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreUnavailable("cut off from the statestore")
+            return await method(*args, **kwargs)
+
+        return call
+
+
 @pytest.mark.parametrize(
     ("template", "action", "payload"),
     [("chaoslog-snap", "apply", {"op": 3}), ("chaoslog", "read", None)],
 )
-async def test_a_cut_off_owner_stops_answering_once_its_lease_is_taken(
+async def test_a_cut_off_owner_stops_answering_once_its_lease_may_have_lapsed(
     template: str, action: str, payload: Any
 ) -> None:
+    """Found by chaos partition-minority: a node whose lease peers took (because gossip called
+    it failed) kept answering snapshot turns and reads from memory, so two nodes acknowledged
+    diverging histories. Now no node takes a lease before it expires, and a node stops serving
+    once it cannot be sure its lease still holds."""
     from examples.chaoslog import ChaosLog, ChaosLogSnap
+    from tests.conftest import FakeClock
 
+    clock = FakeClock()
     types = SystemTypes.build("s", [ActorType.from_class(c) for c in (ChaosLog, ChaosLogSnap)])
-    store = MemoryStore()
+    shared = MemoryStore(clock=clock)
+    cut = CutStore(shared)
 
-    def node(node_id: str, failed: frozenset[str]) -> Runtime:
+    def node(node_id: str, store: Any) -> Runtime:
         return Runtime(
-            node_id=node_id,
-            store=EncryptedStore(store, Keyring(b"k" * 32)),
-            systems={"s": types},
-            lease_s=10.0,
-            failed_members=lambda: failed,
-        )
+            node_id=node_id, store=EncryptedStore(store, Keyring(b"k" * 32)),
+            systems={"s": types}, lease_s=10.0, clock=clock,
+        )  # fmt: skip
 
-    n1 = node("n1", frozenset({"n2"}))  # each side of the partition sees the other failed
-    n2 = node("n2", frozenset({"n1"}))
+    n1, n2 = node("n1", cut), node("n2", shared)
     assert await n1.invoke("s", "x", "apply", {"op": 1}, parent=template) == {"ops": [1]}
-    # n2 takes the lease from "failed" n1 at once, as DESIGN.md allows, and serves from the store
+    with pytest.raises(LeaseHeld):  # whatever gossip says, n1's lease still runs
+        await n2.invoke("s", "x", "apply", {"op": 2}, parent=template)
+    cut.down = True  # n1 is cut off: it cannot renew
+    clock.advance(10.5)  # ...and its lease expires by the store's clock
     second = await n2.invoke("s", "x", "apply", {"op": 2}, parent=template)
     assert second["ops"][-1] == 2
-    # n1 was only cut off: it must not answer for x any more (today it answers from memory)
-    with pytest.raises(RoostError):
+    with pytest.raises(Unavailable):  # n1 must not answer from memory any more
         await n1.invoke("s", "x", action, payload, parent=template)
+    cut.down = False  # back in touch: it steps down instead of serving its stale copy
+    with pytest.raises(NotOwner):
+        await n1.invoke("s", "x", action, payload, parent=template)
+    assert ("s", "x") not in n1.active
+
+
+async def test_an_owner_that_keeps_renewing_keeps_serving() -> None:
+    """The other side of the same rule: leases renewed in time are never in doubt."""
+    from examples.chaoslog import ChaosLogSnap
+    from tests.conftest import FakeClock
+
+    clock = FakeClock()
+    types = SystemTypes.build("s", [ActorType.from_class(ChaosLogSnap)])
+    rt = Runtime(
+        node_id="n1", store=EncryptedStore(MemoryStore(clock=clock), Keyring(b"k" * 32)),
+        systems={"s": types}, lease_s=10.0, clock=clock,
+    )  # fmt: skip
+    for op in range(1, 8):
+        clock.advance(3.0)
+        await rt.renew_leases()
+        assert (
+            len((await rt.invoke("s", "x", "apply", {"op": op}, parent="chaoslog-snap"))["ops"])
+            == op
+        )
