@@ -27,7 +27,10 @@ lint: venv
 test: venv system-deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Every suite in one run (~20 min on 2 cores): bench/RESULTS.md, bench/results/*.json and *.png.
+# Needs PostgreSQL (and MariaDB for the store figures) on 127.0.0.1; Ray goes to bench/.venv-ray.
 bench: venv system-deps
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:

@@ -8,7 +8,7 @@ Every node is a real `SerfMembership` with its own `serf agent` on 127.0.0.1, LA
   the victim is killed with SIGKILL and we time until an observer's view marks it `failed`;
   repeated on fresh clusters, the median reported.
 
-Run: ``python -m bench.membership`` (prints JSON; ``--write`` also rewrites bench/MEMBERSHIP.md).
+Run: ``python -m bench --only membership`` (its section of bench/RESULTS.md comes from `render`).
 """
 
 from __future__ import annotations
@@ -181,11 +181,10 @@ def render(result: dict[str, Any]) -> str:
 
     crash = result["crash_detect_median_s"]
 
-    return f"""# Membership benchmark
+    return f"""## Membership (serf)
 
-Measured with `python -m bench.membership --write` ({result["machine"]["cpus"]} CPUs, Python
-{result["machine"]["python"]}). Every node is a `SerfMembership` running its own `serf agent` on
-127.0.0.1 with encrypted gossip.
+Every node is a `SerfMembership` running its own `serf agent` on 127.0.0.1 with encrypted
+gossip.
 
 - Converge: all N nodes are started at once (all seeded with node 1), each publishes `active`
   as soon as its `start()` returns; timed until every node's view shows N `active` members.
@@ -213,10 +212,7 @@ list every {serf["reconcile_interval_s"]:g} s, because the serf agent coalesces 
 def main() -> None:
     result = run()
     print(json.dumps(result, indent=2))
-    if "--write" in sys.argv:
-        path = Path(__file__).with_name("MEMBERSHIP.md")
-        path.write_text(render(result))
-        print(f"wrote {path}")
+    print(render(result))
 
 
 if __name__ == "__main__":

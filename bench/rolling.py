@@ -5,9 +5,11 @@ acknowledged call is in PostgreSQL before the reply), spreading calls over all n
 in turn gets SIGTERM, drains, exits, is started again and rejoins; the next node follows once
 every node sees all members active. Clients open a new connection per call (no stale keep-alive
 connections to a restarted node); a refused connection is re-sent to the next node, like a load
-balancer dropping an unready pod (counted as `rerouted`, its latency included). Anything else is
-an error: an HTTP error status, or a connection lost after the call was sent (`unknown`: it may
-or may not have been applied). At the end every counter's total is checked against the
+balancer dropping an unready pod (counted as `rerouted`, its latency included); so is a 503
+`unavailable` (a node starting or draining: Roost answers 503 only for calls it did not run, so
+re-sending is safe; counted as `retried_503`). Anything else is an error: another HTTP error
+status, or a connection lost after the call was sent (`unknown`: it may or may not have been
+applied). At the end every counter's total is checked against the
 acknowledged calls.
 """
 
@@ -32,7 +34,7 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
     acked = dict.fromkeys(names, 0)
     unknown = dict.fromkeys(names, 0)
     samples: list[tuple[float, float]] = []  # (start time, latency)
-    counts = {"errors": 0, "unknown": 0, "rerouted": 0}
+    counts = {"errors": 0, "unknown": 0, "rerouted": 0, "retried_503": 0}
     stop = asyncio.Event()
     urls = [n.url for n in cluster.nodes]
     body, headers = b'{"value": 1}', {"Content-Type": "application/json"}
@@ -49,7 +51,10 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
                     async with session.post(url, data=body, headers=headers) as r:
                         await r.read()
                         ok = r.status == 200
-                    break
+                    if r.status != 503:
+                        break
+                    counts["retried_503"] += 1  # not run (starting, draining): safe to re-send
+                    await asyncio.sleep(0.01 * attempt)
                 except aiohttp.ClientConnectorError:
                     counts["rerouted"] += 1
                     await asyncio.sleep(0.01 * attempt)
@@ -97,6 +102,7 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
         "errors": float(counts["errors"]),
         "unknown": float(counts["unknown"]),
         "rerouted": float(counts["rerouted"]),
+        "retried_503": float(counts["retried_503"]),
         "restart_s": end - begin,
         "drain_s_max": max(drains),
         "totals_exact": 1.0 if exact else 0.0,
