@@ -9,9 +9,9 @@
   calls only the actors its node owns. Rates are summed, p99 is the worst of the three;
 - rolling restart (issue 5): `bench.rolling` on the same 3-node cluster;
 - handoff (issue 5): a 2-node cluster; 10,000 `tally` actors that node A owns are activated on A
-  (dirty: written behind), then A gets SIGTERM; the drain (hand off all 10,000: flush their
-  state in one batch, release the leases, serf leave) is timed to process exit and A's log says
-  how many it handed off.
+  (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
+  last handoff line (all 10,000 flushed in one batch and their leases released), and how many
+  each handoff line reports; then the whole drain (with serf leave) to process exit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,12 +135,36 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
 
 _HANDED = re.compile(r"handed off (\d+) activations")
 _STOPPED = re.compile(r"stopped in ([\d.]+)s \(exit (\d+)\)")
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+
+
+def _stamp(line: str) -> float:
+    m = _STAMP.match(line)
+    if not m:
+        raise ValueError(f"no timestamp: {line!r}")
+    return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def _drain_log(text: str) -> tuple[list[int], float]:
+    """Activations each handoff line reports, and seconds from SIGTERM to the last handoff that
+    moved any (placement's rebalance and the drain's flush both log one; either may get them)."""
+    lines = text.splitlines()
+    start = next(_stamp(x) for x in lines if "SIGTERM: draining" in x)
+    counts, last = [], start
+    for x in lines:
+        m = _HANDED.search(x)
+        if m:
+            counts.append(int(m.group(1)))
+            if int(m.group(1)) > 0:
+                last = _stamp(x)
+    return counts, last - start
 
 
 def handoff(tmp: Path, actors: int) -> dict[str, Any]:
     (tmp / "handoff").mkdir()
     cluster = Cluster(2, tmp / "handoff")
-    drains, logged, handed, activation = [], [], [], []
+    drains, logged, handoff_s, activation = [], [], [], []
+    handed: list[list[int]] = []
     try:
         cluster.start_all()
         a = cluster.nodes[0]
@@ -155,11 +180,12 @@ def handoff(tmp: Path, actors: int) -> dict[str, Any]:
             size = a.log.stat().st_size
             drains.append(cluster.stop(0))
             text = a.log.read_bytes()[size:].decode(errors="replace")
-            n_handed = [int(x) for x in _HANDED.findall(text)]
+            counts, to_handed = _drain_log(text)
             stopped = _STOPPED.findall(text)
-            if not n_handed or not stopped or stopped[-1][1] != "0":
+            if not counts or not stopped or stopped[-1][1] != "0":
                 raise RuntimeError(f"drain of {a.node_id} did not finish cleanly: {text[-800:]}")
-            handed.append(sum(n_handed))  # placement's handoff, then the drain's
+            handed.append(counts)
+            handoff_s.append(to_handed)
             logged.append(float(stopped[-1][0]))
             if run + 1 < Scale.repeat:
                 cluster.start(0)
@@ -169,6 +195,8 @@ def handoff(tmp: Path, actors: int) -> dict[str, Any]:
     return {
         "actors": actors,
         "handed_off": handed,
+        "handed_off_all": all(sum(c) == actors for c in handed),
+        "sigterm_to_handed_off_s": summary(handoff_s),
         "drain_s": summary(drains),
         "drain_logged_s": summary(logged),
         "activation_http_per_s": summary(activation),

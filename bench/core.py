@@ -26,6 +26,7 @@ from bench.common import (
     summarize_runs,
     summary,
     wrk,
+    wrk_cpu,
 )
 
 # --- in-process ------------------------------------------------------------------------------
@@ -159,7 +160,8 @@ def _demo_args(port: int, data: str) -> list[str]:
 
 
 def bench_http(seconds: int | None = None) -> dict[str, Any]:
-    """`roost demo` against a bare aiohttp endpoint doing the same JSON work, with wrk."""
+    """`roost demo` against a bare aiohttp endpoint doing the same JSON work, with wrk: requests/s
+    and the server's CPU time per request."""
     if shutil.which("wrk") is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
     seconds = seconds or Scale.pick(5, 2)
@@ -170,14 +172,14 @@ def bench_http(seconds: int | None = None) -> dict[str, Any]:
             proc = serve(_demo_args(port, f"{tmp}/data"), port)
             try:
                 wrk(f"http://127.0.0.1:{port}{ADD_PATH}", 1)  # warm up
-                roost_runs.append(wrk(f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
+                roost_runs.append(wrk_cpu(proc.pid, f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
             finally:
                 stop(proc)
             port = free_port()
             proc = serve([sys.executable, "-c", _BARE_SERVER, str(port)], port)
             try:
                 wrk(f"http://127.0.0.1:{port}{ADD_PATH}", 1)
-                bare_runs.append(wrk(f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
+                bare_runs.append(wrk_cpu(proc.pid, f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
             finally:
                 stop(proc)
     roost_s, bare_s = summarize_runs(roost_runs), summarize_runs(bare_runs)
@@ -185,6 +187,9 @@ def bench_http(seconds: int | None = None) -> dict[str, Any]:
         "roost": roost_s,
         "bare": bare_s,
         "ratio_to_bare": roost_s["per_s"]["median"] / bare_s["per_s"]["median"],
+        # bare CPU per request / Roost CPU per request: the same ratio, robust to machine noise
+        "cpu_ratio_to_bare": bare_s["cpu_us_per_req"]["median"]
+        / roost_s["cpu_us_per_req"]["median"],
         "wrk": f"-t1 -c64 -d{seconds}s",
     }
 

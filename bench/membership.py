@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from roost.membership import (
     MemberStatus,
     MemberView,
     SerfAgent,
+    SerfAgentError,
     SerfMembership,
     SerfSettings,
     gossip_key,
@@ -87,9 +88,25 @@ async def _cluster(n: int) -> tuple[list[SerfMembership], float]:
         await node.set_status(MemberStatus.ACTIVE)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(start(node) for node in nodes))
-    await asyncio.gather(*(_until(node, lambda v: len(v.active_ids()) == n) for node in nodes))
+    try:
+        await asyncio.gather(*(start(node) for node in nodes))
+        await asyncio.gather(*(_until(node, lambda v: len(v.active_ids()) == n) for node in nodes))
+    except BaseException:
+        await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
+        raise
     return nodes, time.perf_counter() - t0
+
+
+async def _retrying(make: Callable[[], Awaitable[float]], attempts: int = 3) -> float:
+    """Run one measurement again when a serf agent lost the race for its port (a free port we
+    picked was taken by another process before serf bound it): that is not what we measure."""
+    for attempt in range(attempts):
+        try:
+            return await make()
+        except SerfAgentError as exc:
+            if "address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def converge(n: int) -> float:
@@ -126,7 +143,10 @@ async def detect_crash(tmp: Path, run: int) -> float:
 
 async def detect_crashes(runs: int) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
-        return [await detect_crash(Path(tmp), i) for i in range(runs)]
+        return [
+            await _retrying(lambda i=i: detect_crash(Path(tempfile.mkdtemp(dir=tmp)), i))
+            for i in range(runs)
+        ]
 
 
 def _status(view: MemberView, node: str) -> str | None:
@@ -144,8 +164,8 @@ def _serf_version() -> str:
 
 
 async def _run() -> dict[str, Any]:
-    converge_3 = [await converge(3) for _ in range(CONVERGE_RUNS)]
-    converge_10 = [await converge(10) for _ in range(CONVERGE_RUNS)]
+    converge_3 = [await _retrying(lambda: converge(3)) for _ in range(CONVERGE_RUNS)]
+    converge_10 = [await _retrying(lambda: converge(10)) for _ in range(CONVERGE_RUNS)]
     crash = await detect_crashes(CRASH_RUNS)
     s = SerfSettings(node_id="defaults")
     return {

@@ -3,6 +3,7 @@ of its own, dropped afterwards), serf gossip, the cluster secret, the seed actor
 
 Nodes are started the way the acceptance scripts start them; every node lists every node's
 gossip address as its seeds (as a StatefulSet does), so any one of them can restart and rejoin.
+ROOST_BENCH_KEEP_SCHEMA=1 keeps the PostgreSQL schema afterwards (to look at leases and rows).
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class Cluster:
     def close(self) -> None:
         for i in range(self.n):
             self.stop(i)
-        drop_schema(self.schema)
+        if not os.environ.get("ROOST_BENCH_KEEP_SCHEMA"):
+            drop_schema(self.schema)
 
 
 def get_json(url: str) -> Any:

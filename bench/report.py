@@ -125,6 +125,9 @@ def targets(core: dict[str, Any], ray: dict[str, Any]) -> str:
     r1 = _ratio_num(ip.get("one_per_s"), _g(ray, "sequential", "per_s"))
     r2 = _ratio_num(ip.get("many_per_s"), _g(ray, "concurrent", "per_s"))
     share = _g(core, "http", "ratio_to_bare")
+    cpu = _g(core, "http", "cpu_ratio_to_bare")
+    cpu_roost = _g(core, "http", "roost", "cpu_us_per_req")
+    cpu_bare = _g(core, "http", "bare", "cpu_us_per_req")
     mem = _g(core, "memory", "rss_bytes_per_actor", "median")
 
     def row(name: str, value: str, target: str, ok: bool | None) -> str:
@@ -147,9 +150,12 @@ def targets(core: dict[str, Any], ray: dict[str, Any]) -> str:
             "|---|---|---|---|",
             row("(1) in-process vs Ray, sequential", x(r1), ">= 5x", at_least(r1, 5)),
             row("(2) in-process vs Ray, 64 callers", x(r2), ">= 5x", at_least(r2, 5)),
-            row("HTTP vs bare aiohttp, same JSON work (wrk)",
+            row("HTTP vs bare aiohttp, same JSON work: wrk requests/s",
                 "n/a" if share is None else f"{share:.0%}", ">= 80%",
                 None if share is None else share >= 0.8),
+            row("HTTP vs bare aiohttp: server CPU per request (bare / Roost; noise-robust)",
+                "n/a" if cpu is None else f"{cpu:.0%} ({f(cpu_roost, ' us')} vs "
+                f"{f(cpu_bare, ' us')})", ">= 80%", at_least(cpu, 0.8)),
             row("memory per idle actor (100k, SQLite)", "n/a" if mem is None else f"{mem:,.0f} B",
                 "<= 2,048 B", None if mem is None else mem <= 2048),
             row("in-process, one actor (issue 2)", f(ip.get("one_per_s"), "/s"), ">= 100k/s",

@@ -66,11 +66,16 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
             f"{f(ring['max_over_mean_10'], '', 3)} | 1.0 |",
         ]
     if ho:
-        lines.append(
-            f"| handoff of {ho['actors']:,} active (dirty) actors: SIGTERM drain of the node "
-            f"holding them, to process exit | {f(ho['drain_s'], ' s', 2)} | handed off "
-            f"{ho['handed_off']}; node's own log: {f(ho['drain_logged_s'], ' s', 2)} |"
-        )
+        counts = "; ".join("+".join(str(n) for n in run) for run in ho["handed_off"])
+        all_ok = "" if ho.get("handed_off_all") else " **(not all handed off)**"
+        lines += [
+            f"| handoff of {ho['actors']:,} active, dirty actors: SIGTERM to all handed off "
+            f"(state flushed in one batch, leases released) | "
+            f"{f(ho['sigterm_to_handed_off_s'], ' s', 2)} | per run, activations each handoff "
+            f"line reports (rebalance + drain): {counts}{all_ok} |",
+            f"| the same drain, SIGTERM to process exit (adds serf leave) | "
+            f"{f(ho['drain_s'], ' s', 2)} | node's own log: {f(ho['drain_logged_s'], ' s', 2)} |",
+        ]
     if rr:
         lines += [
             f"| rolling restart of all 3 nodes under load ({rr['clients']} clients, "
