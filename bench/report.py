@@ -47,7 +47,10 @@ Every figure is the **median (min-max) of {meta["repeat"]} runs** unless it says
 latencies are per call, in milliseconds. Suites and when they ran: {ran}.
 Last full run took {meta.get("full_run_s", "?")} s.
 
-Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`.
+Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`. Profiles of the hot paths,
+with what costs what and proposed changes: `bench/PROFILE.md` (`python -m bench.profile`).
+Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, stores,
+membership); `--quick` is a smoke run with small counts.
 """
 
 
@@ -117,6 +120,13 @@ budget, not 1,000 and 10,000: Ray creates about {f(ract, "", 1)} actors/s here (
 Python worker process). Ray memory, grown in stages ({stages}); stopped: {stopped}.
 Ray's 64 callers are asyncio tasks in one driver awaiting `a.add.remote(1)` (threads calling
 `ray.get` measured the same within noise in a probe; asyncio is what Roost's callers use too).
+More counters make Ray slower on 2 cores (every counter is a process competing for them): in a
+`--quick` run over 9 counters the same 64 callers reached ~1,800 calls/s.
+Roost's in-process calls with the memory store never wait on I/O, so its 64 "concurrent"
+callers take turns on one event loop: the figure is the loop's throughput.
+The HTTP target is checked two ways: wrk requests/s side by side (noisy here: the ratio moved
+between 32% and 95% across runs of this page) and the server's CPU time per request, which the
+machine's load hardly moves; `bench/PROFILE.md` breaks the gap down.
 """
 
 
