@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in chosen:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        load0 = os.getloadavg()[0]
         t0 = time.monotonic()
         try:
             result = suites[name]()
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(took, 1),
             "finished": time.strftime("%Y-%m-%d %H:%M"),
             "quick": ns.quick,
+            # 1-minute load average at start and end: how busy the shared machine was
+            "load": [round(load0, 1), round(os.getloadavg()[0], 1)],
         }
         print(f"bench: {name} done in {took:.0f} s", file=sys.stderr, flush=True)
         if ns.no_write:

@@ -36,15 +36,22 @@ def _g(d: dict[str, Any] | None, *path: str) -> Any:
     return d
 
 
+def _ran(meta: dict[str, Any]) -> str:
+    load = meta.get("load")
+    at = meta["finished"].split(" ")[-1]
+    return f"{at}, load {load[0]:g} to {load[1]:g}" if load else at
+
+
 def header(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
-    ran = ", ".join(f"{k} ({v['_meta']['finished']})" for k, v in suites.items())
+    ran = ", ".join(f"{k} ({_ran(v['_meta'])})" for k, v in suites.items())
     return f"""# Benchmark results
 
 Written by `make bench` (`python -m bench`) on {meta["machine"]}; Roost
 {meta.get("roost", "?")}. The machine is shared and noisy: compare figures side by side within
 this page (one run), not with other machines.
 Every figure is the **median (min-max) of {meta["repeat"]} runs** unless it says otherwise;
-latencies are per call, in milliseconds. Suites and when they ran: {ran}.
+latencies are per call, in milliseconds. Suites, when they finished and the machine's 1-minute
+load average at their start and end (2 cores; the bench's own processes count too): {ran}.
 Last full run took {meta.get("full_run_s", "?")} s.
 
 Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`. Profiles of the hot paths,
