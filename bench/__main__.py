@@ -6,8 +6,8 @@ bench/results/<suite>.json and the PNG plots.
     python -m bench --quick              # smoke run: same code, small counts, one run each
 
 Suites: core (in-process, memory, HTTP vs bare aiohttp), peer (Roost's side of the Ray figures
-core does not take), ray (Ray in bench/.venv-ray), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), ring (pure placement figures), stores, membership.
+core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
+rolling restart, handoff), stores, membership, ray (Ray in bench/.venv-ray).
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
     return {
         "core": core.run,
         "peer": peer.run,
-        "ray": ray_suite.run,
         "ring": ring.run,
         "cluster": cluster.run,
         "stores": stores.run,
         "membership": membership.run,
+        # last: its ~200 worker processes push the load average past 100, and the 1-minute
+        # average lags into whatever runs next
+        "ray": ray_suite.run,
     }
 
 
