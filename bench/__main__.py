@@ -7,7 +7,9 @@ bench/results/<suite>.json and the PNG plots.
 
 Suites: core (in-process, memory, HTTP vs bare aiohttp), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), stores, membership, ray (Ray in bench/.venv-ray).
+rolling restart, handoff), stores, membership, ray (Ray in bench/.venv-ray). The store and
+membership figures that used to live in bench/STORES.md and bench/MEMBERSHIP.md are sections
+of RESULTS.md now (`stores.render`, `membership.render`), so every figure has one home.
 """
 
 from __future__ import annotations
