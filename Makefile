@@ -37,7 +37,10 @@ chaos-smoke: venv system-deps
 	scripts/system-deps.sh iptables
 	$(BIN)/python -m chaos --smoke $(CHAOS_ARGS)
 
+# Every suite in one run (~20 min on 2 cores): bench/RESULTS.md, bench/results/*.json and *.png.
+# Needs PostgreSQL (and MariaDB for the store figures) on 127.0.0.1; Ray goes to bench/.venv-ray.
 bench: venv system-deps
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:
