@@ -1,7 +1,7 @@
 """The request a task is working for: its id, system and actor, carried in a `ContextVar`.
 
 The HTTP API sets it as a request arrives (the id from `X-Request-Id`, else a new one). asyncio
-copies the context into every task the request starts (shielded turns, `?async=true` calls), so
+copies the context into every task the request starts (sync writes, `?async=true` calls), so
 the log filter stamps each line written on the request's behalf, and the forwarder passes the id
 on to the owning node, whose HTTP API adopts it. Reading it is one `ContextVar.get`; in-process
 invocations never set it. (A `ContextVar` is per-task state, not a process-global registry.)

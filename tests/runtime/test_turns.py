@@ -336,3 +336,43 @@ async def test_handoff_while_a_turn_calls_another_actor(clock: FakeClock) -> Non
             assert await relay == {"total": 3}
     finally:
         Tally.add = original  # type: ignore[method-assign]
+
+
+class _SlowWrites:
+    """A store whose writes wait for a gate: a write can be caught "under way"."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def write(self, *args: Any, **kwargs: Any) -> Any:
+        self.started.set()
+        await self.gate.wait()
+        return await self.inner.write(*args, **kwargs)
+
+
+async def test_a_cancelled_caller_cannot_cut_a_sync_write_in_half(clock: FakeClock) -> None:
+    raw = MemoryStore(clock=clock)
+    slow = _SlowWrites(EncryptedStore(raw, Keyring(b"k" * 32)))
+    types = SystemTypes.build(SYS, [ActorType.from_class(Counter)])
+    rt = Runtime(node_id="n1", store=slow, systems={SYS: types}, clock=clock)  # type: ignore[arg-type]
+    slow.gate.set()
+    await rt.invoke(SYS, "c1", "add", {"value": 1}, parent="counter")
+    slow.gate.clear()
+    slow.started.clear()
+    call = asyncio.ensure_future(rt.invoke(SYS, "c1", "add", {"value": 1}, parent="counter"))
+    await slow.started.wait()  # the write is under way...
+    call.cancel()  # ...when the caller goes away (deadline, hung-up client)
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    queued = asyncio.ensure_future(rt.invoke(SYS, "c1", "get", parent="counter"))
+    await asyncio.sleep(0)
+    assert not queued.done()  # the write still owns the turn
+    slow.gate.set()
+    assert await queued == {"total": 2}  # it landed, and it is kept
+    row = await EncryptedStore(raw, Keyring(b"k" * 32)).read(ActorKey(SYS, "c1"))
+    assert row is not None and row.data == b'{"total":2}' and row.revision == 2

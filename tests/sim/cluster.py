@@ -175,7 +175,7 @@ class SimForwarder:
         task = dst.spawn(
             dst.router.invoke(
                 actor, action, wire, system=system, parent=parent, metadata=metadata,
-                caller=caller, hops=hops, timeout=timeout, shielded=True, dedupe=dedupe,
+                caller=caller, hops=hops, timeout=timeout, dedupe=dedupe,
             )
         )  # fmt: skip
         try:
@@ -325,9 +325,7 @@ class Cluster:
     async def invoke(self, via: str, actor: str, op: str) -> Any:
         node = self.nodes[via]
         return await node.spawn(
-            node.router.invoke(
-                actor, "apply", {"op": op}, system=SYS, parent="ledger", shielded=True
-            )
+            node.router.invoke(actor, "apply", {"op": op}, system=SYS, parent="ledger")
         )
 
     async def read(self, via: str, actor: str) -> list[str]:

@@ -187,7 +187,6 @@ class Core:
         caller: ActorId | None = None,
         timeout: float | None = None,
         hops: int = 0,
-        shielded: bool = False,
         dedupe: str | None = None,
     ) -> Any:
         return await self.router.invoke(
@@ -200,7 +199,6 @@ class Core:
             caller=caller,
             timeout=timeout,
             hops=hops,
-            shielded=shielded,
             dedupe=dedupe,
         )
 

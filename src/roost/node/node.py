@@ -294,33 +294,39 @@ class Node:
         hops: int = 0,
         dedupe: str | None = None,
     ) -> Any:
-        """An invocation from the network: counted in flight, bounded by its deadline (504 after
-        it), and with started turns shielded from a client that hangs up."""
+        """An invocation from the network: counted in flight, and bounded by its deadline: past
+        it the call is cancelled and answered 504 (an action interrupted is rolled back; a write
+        already under way completes, so the outcome is unknown to the caller)."""
         if not self.ready and not self.draining:
             raise Unavailable("node is starting", retry_after=1.0)
         budget = self.config.request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = _Deadline(asyncio.current_task())
+        # call_at, not asyncio.timeout: the same cancellation for about half the cost per call
+        handle = loop.call_at(loop.time() + budget + DEADLINE_GRACE, deadline.expire)
         self.inflight += 1
         try:
-            async with asyncio.timeout(budget + DEADLINE_GRACE):
-                return await self.core.invoke(
-                    actor,
-                    action,
-                    payload,
-                    system=system,
-                    parent=parent,
-                    metadata=metadata,
-                    caller=caller,
-                    timeout=budget,
-                    hops=hops,
-                    shielded=True,
-                    dedupe=dedupe,
-                )
-        except TimeoutError:
-            raise Timeout(
-                f"{system}/{actor}.{action} gave no reply within {budget:.3g}s "
-                "(a turn that had started still completes)"
-            ) from None
+            return await self.core.invoke(
+                actor,
+                action,
+                payload,
+                system=system,
+                parent=parent,
+                metadata=metadata,
+                caller=caller,
+                timeout=budget,
+                hops=hops,
+                dedupe=dedupe,
+            )
+        except asyncio.CancelledError:
+            if deadline.expired and deadline.task is not None and not deadline.task.uncancel():
+                raise Timeout(
+                    f"{system}/{actor}.{action} gave no reply within {budget:.3g}s "
+                    "(its outcome is unknown: a write under way still completes)"
+                ) from None
+            raise  # the client went away, or the node is stopping
         finally:
+            handle.cancel()
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()
@@ -431,3 +437,18 @@ def _stores(
             f"ROOST_SYSTEM_KEYS names {sorted(unknown)} without a statestore of its own"
         )
     return RoutedStore(default, by_system)
+
+
+class _Deadline:
+    """Cancels a task when its invocation's deadline passes, and remembers that it did."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.expired = False
+
+    def expire(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.expired = True
+            self.task.cancel()

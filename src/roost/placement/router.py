@@ -106,7 +106,6 @@ class Call:
     parent: str | None
     metadata: Mapping[str, str] | None
     caller: ActorId | None
-    shielded: bool
     dedupe: str | None = None
 
 
@@ -174,7 +173,6 @@ class Router:
         caller: ActorId | None = None,
         hops: int = 0,
         timeout: float | None = None,
-        shielded: bool = False,
         dedupe: str | None = None,
     ) -> Any:
         """Run the invocation wherever its actor lives and return the reply. `dedupe` (a
@@ -186,7 +184,7 @@ class Router:
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, payload, parent=parent, metadata=metadata,
-                    caller=caller, shielded=shielded, dedupe=dedupe,
+                    caller=caller, dedupe=dedupe,
                 )  # fmt: skip
             except (NotOwner, LeaseHeld, StateConflict):
                 pass
@@ -200,7 +198,7 @@ class Router:
                 hosts_system(m, system) for m in self.view.members.values() if m.alive
             ):
                 raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
-        call = Call(system, actor, action, payload, parent, metadata, caller, shielded, dedupe)
+        call = Call(system, actor, action, payload, parent, metadata, caller, dedupe)
         return await self._route(call, hops, timeout)
 
     async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
@@ -239,7 +237,6 @@ class Router:
                     parent=call.parent,
                     metadata=call.metadata,
                     caller=call.caller,
-                    shielded=call.shielded,
                     dedupe=call.dedupe,
                 )
             except (NotOwner, StateConflict) as exc:

@@ -35,6 +35,7 @@ class Activation:
         "seen",
         "snap_due",
         "state",
+        "turn_deferred",
         "type",
         "valid_until",
         "waiters",
@@ -61,6 +62,7 @@ class Activation:
         self.persisted = blob  # encoded state as last written (or loaded)
         self.revision = revision
         self.busy = False
+        self.turn_deferred = False  # a cancelled turn's write ends the turn when it completes
         self.closed = False
         self.closed_reason = ""
         self.waiters: deque[asyncio.Future[None]] | None = None

@@ -56,7 +56,7 @@ class Composition:
 
     async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
                      parent: str | None = None, metadata: Mapping[str, str] | None = None,
-                     caller: ActorId | None = None, shielded: bool = False,
+                     caller: ActorId | None = None,
                      dedupe: str | None = None) -> Any: ...  # fmt: skip
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:

@@ -108,15 +108,15 @@ class Runtime(Lifecycle, Composition):
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
         caller: ActorId | None = None,
-        shielded: bool = False,
         dedupe: str | None = None,
     ) -> Any:
         """Run one turn of `actor` on this node and return the action's reply.
 
         Raises `NotOwner` when the activation closed while this call waited (the caller routes
-        again) and `LeaseHeld` when another node holds the actor. With `shielded`, cancelling
-        the caller (a client that hung up, a deadline) never interrupts a turn that has started:
-        it runs to completion, so its state change and its write stay consistent. `dedupe` is a
+        again) and `LeaseHeld` when another node holds the actor. Cancelling the caller (a
+        client that hung up, a deadline) is safe at any point: an action interrupted mid-way is
+        rolled back like one that raised, and a write that has started completes and is kept
+        (see `_turn`). `dedupe` is a
         broadcast id: a subscriber that already received it does not run again.
         """
         t0 = time.perf_counter()
@@ -142,16 +142,12 @@ class Runtime(Lifecycle, Composition):
             if dedupe is not None and seen(act, dedupe):
                 act.end_turn()
                 return None
-            if shielded:
-                task = asyncio.get_running_loop().create_task(
-                    self._turn(act, spec, payload, metadata, caller)
-                )
-                task.add_done_callback(lambda _t, a=act: a.end_turn())  # type: ignore[misc]
-                reply, flow = await asyncio.shield(task)
-            else:
-                try:
-                    reply, flow = await self._turn(act, spec, payload, metadata, caller)
-                finally:
+            try:
+                reply, flow = await self._turn(act, spec, payload, metadata, caller)
+            finally:
+                if act.turn_deferred:
+                    act.turn_deferred = False  # a write still in flight owns the turn
+                else:
                     act.end_turn()
             if flow is not None:
                 reply = await self.run_workflow(act.actor_id, flow, reply, payload, metadata)
@@ -202,11 +198,7 @@ class Runtime(Lifecycle, Composition):
         act.last_used = self.clock()
         if act.blob is not before and act.blob != before:
             if (act.type.sync or checkpoint) and not init:
-                try:
-                    await self._persist(act)
-                except StoreUnavailable:
-                    self._rollback(act, before)
-                    raise
+                await self._persist_turn(act, before)
             elif not act.snap_due:
                 act.snap_due = True
                 self._snaps.schedule(act, act.last_used, act.type.snapshot_timeout)
@@ -217,6 +209,31 @@ class Runtime(Lifecycle, Composition):
             self._rollback(act, before)
             raise Unavailable(f"{act.key}: the lease lapsed during the turn; try again")
         return reply, flow
+
+    async def _persist_turn(self, act: Activation, before: bytes | None) -> None:
+        """Write a sync (or checkpointed) turn's state before the reply. The write runs in a task
+        of its own, so a caller cancelled meanwhile cannot cut it in half: it completes, keeps
+        the turn until it has, and its outcome stands (kept if it landed, rolled back if not)."""
+        write = asyncio.get_running_loop().create_task(self._persist(act))
+        try:
+            await asyncio.shield(write)
+        except StoreUnavailable:
+            self._rollback(act, before)
+            raise
+        except asyncio.CancelledError:
+            if write.done():
+                raise
+            act.turn_deferred = True  # the write's callback ends the turn, not our caller
+
+            def finish(
+                t: asyncio.Task[None], a: Activation = act, b: bytes | None = before
+            ) -> None:
+                if not t.cancelled() and isinstance(t.exception(), StoreUnavailable):
+                    self._rollback(a, b)
+                a.end_turn()
+
+            write.add_done_callback(finish)
+            raise
 
     async def _revalidate(self, act: Activation) -> None:
         """The lease is not surely ours any more (no renew got through lately): take it again
