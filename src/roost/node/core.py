@@ -119,6 +119,12 @@ class Core:
             shielded=shielded,
         )
 
+    def set_system(self, types: SystemTypes) -> None:
+        """Install or replace one system's actor types while running (actor hosts registering);
+        live activations keep the type they started with."""
+        self.systems[types.name] = types
+        self.runtime.systems[types.name] = types
+
     async def spawn(self, system: str, actor: str, parent: str) -> None:
         """Register `actor` as an unnamed instance of template `parent` (any node may do this)."""
         types = self.systems.get(system)

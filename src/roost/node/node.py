@@ -33,6 +33,7 @@ from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
+from roost.node.spawnproto import SpawnProtocol
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.placement import Placement
@@ -87,6 +88,7 @@ class Node:
         self.placement = Placement(
             config.node_id, self.core.router, self.core.runtime, self.metrics, config.vnodes
         )
+        self.spawnproto = SpawnProtocol(self)  # actor hosts in other languages
         self.membership.subscribe(self.placement.on_view)
         self.placement.on_view(self.membership.view)
         self.ready = False
@@ -133,8 +135,10 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
+        app = HttpApi(self).app()
+        self.spawnproto.add_internal_routes(app)
         self._runner = web.AppRunner(
-            HttpApi(self).app(), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
         )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
@@ -151,6 +155,7 @@ class Node:
             ", ".join(cfg.systems),
         )
         await self.core.start()
+        await self.spawnproto.start()
         self.background(self.placement.run(), "placement")
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
@@ -221,6 +226,7 @@ class Node:
         # connection retry elsewhere safely) and let the calls already here finish.
         if self._site is not None:
             await self._site.stop()
+        await self.spawnproto.stop_listening()
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
@@ -235,6 +241,8 @@ class Node:
                 await t
         if self._runner is not None:
             await self._runner.cleanup()
+        with contextlib.suppress(Exception):
+            await self.spawnproto.close()
         with contextlib.suppress(Exception):
             await self.core.stop()
         with contextlib.suppress(Exception):
