@@ -17,7 +17,7 @@ demo: venv
 	$(BIN)/roost demo
 
 system-deps:
-	scripts/system-deps.sh serf wrk
+	scripts/system-deps.sh serf wrk chromium
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import json
 from types import ModuleType
 from typing import Any
 
@@ -487,3 +488,22 @@ def test_chart_yaml_files_pass_yamllint() -> None:
         for p in linter.run(path.read_text(), config, str(path))
     ]
     assert problems == []
+
+
+def test_grafana_dashboard_configmap_is_valid_and_carries_the_dashboard(
+    helm: ModuleType, kube_validate: ModuleType
+) -> None:
+    values = {"grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Roost"}}}
+    report = helm.lint(
+        CHART, values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}"
+    )
+    findings = [m for m in report["messages"] if m["severity"] >= 2 or m["error"] not in LINT_INFOS]
+    assert report["errors"] == [] and findings == [], report
+    rendered = render(helm, values)
+    maps = [m for m in rendered if m["kind"] == "ConfigMap" and "roost.json" in m.get("data", {})]
+    assert len(maps) == 1
+    dashboard = json.loads(maps[0]["data"]["roost.json"])
+    assert dashboard["panels"], "the dashboard has no panels"
+    assert maps[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    kube_validate.validate(maps[0], KUBE_VERSION, strict=True)
+    assert not [m for m in render(helm, {}) if "roost.json" in m.get("data", {})]

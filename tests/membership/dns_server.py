@@ -59,10 +59,6 @@ class TestDnsServer:
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 self.transport.sendto(server.answer(data, via_udp=True), addr)  # type: ignore[attr-defined]
 
-        transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
-        self._udp = transport
-        self.port = transport.get_extra_info("sockname")[1]
-
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             (length,) = struct.unpack("!H", await reader.readexactly(2))
             reply = self.answer(await reader.readexactly(length), via_udp=False)
@@ -70,8 +66,19 @@ class TestDnsServer:
             await writer.drain()
             writer.close()
 
-        self._tcp = await asyncio.start_server(on_tcp, "127.0.0.1", self.port)
-        return self
+        for attempt in range(20):  # the UDP port's TCP twin may be taken by another process
+            transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(on_tcp, "127.0.0.1", port)
+            except OSError:
+                transport.close()
+                if attempt == 19:
+                    raise
+                continue
+            self._udp, self.port = transport, port
+            return self
+        raise AssertionError("unreachable")
 
     @property
     def address(self) -> str:

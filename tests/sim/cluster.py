@@ -98,6 +98,10 @@ class RecordingStore:
         await self._rtt()
         await self.inner.release(node_id, keys)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        await self._rtt()
+        await self.inner.delete(node_id, keys)
+
     async def read(self, key: ActorKey) -> Row | None:
         await self._rtt()
         return await self.inner.read(key)
@@ -158,6 +162,7 @@ class SimForwarder:
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
     ) -> Any:
         c = self.cluster
         if not c.reachable(self.src, member.id):
@@ -170,7 +175,7 @@ class SimForwarder:
         task = dst.spawn(
             dst.router.invoke(
                 actor, action, wire, system=system, parent=parent, metadata=metadata,
-                caller=caller, hops=hops, timeout=timeout, shielded=True,
+                caller=caller, hops=hops, timeout=timeout, shielded=True, dedupe=dedupe,
             )
         )  # fmt: skip
         try:

@@ -205,3 +205,16 @@ async def test_states_of_any_bytes_and_size_round_trip(h: Harness) -> None:
         row = await h.store.read(h.key(name))
         assert row is not None and row.data == data, name
     assert len(await h.store.scan(None, 10)) == len(states)
+
+
+async def test_delete_removes_only_rows_the_node_holds(h: Harness) -> None:
+    mine, theirs, free = h.key("mine"), h.key("theirs"), h.key("free")
+    await h.store.acquire(mine, "n1", LONG)
+    await h.store.write("n1", [WriteItem(mine, b"x", 0)], LONG)
+    await h.store.acquire(theirs, "n2", LONG)
+    await h.store.register(free, "tpl")
+    await h.store.delete("n1", [mine, theirs, free, h.key("missing")])
+    assert await h.store.read(mine) is None
+    assert await h.store.read(theirs) == Row(None, 0, None, "n2")
+    assert await h.store.read(free) == Row(None, 0, "tpl", None)
+    await h.store.delete("n1", [])  # a no-op

@@ -113,6 +113,13 @@ class Metrics:
     def bump(counter: Counts, key: tuple[str, ...], n: int = 1) -> None:
         counter[key] = counter.get(key, 0) + n
 
+    def handed_off(self, types: Iterable[tuple[str, str]], seconds: float) -> None:
+        """One handoff batch (a rebalance or a drain): the (system, type) of every activation
+        handed to another node, and how long the whole batch took."""
+        for key in types:
+            self.handoffs[key] = self.handoffs.get(key, 0) + 1
+        self.handoff_latency.observe(seconds)
+
     def gauge(self, name: str, read: GaugeReader) -> None:
         """Register a gauge family read at scrape time (see `_GAUGES` for names and labels)."""
         self.gauges[name] = read

@@ -8,22 +8,34 @@ import contextlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from roost.errors import ActorNotFound, BadRequest, StoreUnavailable, SystemNotFound
-from roost.metrics import Metrics
+from roost.errors import (
+    ActionNotFound,
+    ActorNotFound,
+    BadRequest,
+    StoreUnavailable,
+    SystemNotFound,
+)
+from roost.metrics import MeteredStore, Metrics
 from roost.placement.router import Forwarder, Router
 from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
+from roost.runtime.reserved import Pins, PrefixScan, Scheduler
 from roost.runtime.types import SystemTypes
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
-from roost.statestore.base import ActorKey, StateStore
+from roost.sdk.workflow import Effect
+from roost.statestore.base import ActorKey, ScannedRow, StateStore
 from roost.statestore.crypto import generate_key
+from roost.statestore.encrypted import EncryptedStore
 
 log = logging.getLogger("roost.node")
+
+MAX_DELAY_MS = 366 * 24 * 3600 * 1000  # a year: anything longer is more likely a unit mistake
 
 
 class Core:
@@ -42,16 +54,28 @@ class Core:
     ) -> None:
         self.node_id = node_id
         self.systems = dict(systems)
-        self.store = store
+        self.store: StateStore = MeteredStore(store, metrics)
         self.metrics = metrics
         self.runtime = Runtime(
-            node_id=node_id, store=store, systems=systems, metrics=metrics, lease_s=lease_s
+            node_id=node_id, store=self.store, systems=systems, metrics=metrics, lease_s=lease_s
         )
         self.router = Router(
             node_id, self.runtime, forwarder=forwarder, request_timeout=request_timeout
         )
         self.runtime.invoker = self.router
+        scan = store.scan_prefix if isinstance(store, EncryptedStore) else _plain_scan(self.store)
+        self.scheduler = Scheduler(
+            node_id=node_id, store=self.store, scan=scan, invoker=self.router,
+            owns=self.router.owns,
+        )  # fmt: skip
+        self.pins = Pins(
+            node_id=node_id, store=self.store, scan=scan, invoker=self.router,
+            owns=self.router.owns, active=self.runtime.active,
+        )  # fmt: skip
+        self.runtime.on_activate = self.pins.note
+        self.runtime.delayed_effects = self._delayed_effect
         self._driver: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
         metrics.gauge(
             "roost_active_activations",
             lambda: [(k, float(v)) for k, v in self.runtime.counts_by_type().items()],
@@ -78,19 +102,73 @@ class Core:
                 delay = min(delay * 2, 2.0)
         self._driver = loop.create_task(drive(self.runtime), name="roost-runtime-driver")
 
+    def start_loops(self) -> None:
+        """Scheduled invocations and timer pins: started once this node may own actors."""
+        loop = asyncio.get_running_loop()
+        self._loops = [
+            loop.create_task(self.scheduler.run(), name="roost-scheduler"),
+            loop.create_task(self.pins.run(), name="roost-timer-pins"),
+        ]
+
+    def stop_loops(self) -> None:
+        for task in self._loops:
+            task.cancel()
+
     async def stop(self) -> int:
         """Flush every activation (state written, leases released), stop the driver, close the
         store. Returns the number of activations flushed."""
         flushed = 0
+        for task in self._loops:
+            task.cancel()
         try:
             flushed = await self.runtime.flush_all()
         finally:
-            if self._driver is not None:
-                self._driver.cancel()
+            await self.runtime.stop_background()
+            tasks = [*self._loops, *([self._driver] if self._driver is not None else [])]
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._driver
+                    await task
             await self.store.close()
         return flushed
+
+    async def schedule(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
+        delay_ms: int | None = None,
+        at_ms: int | None = None,
+    ) -> str:
+        """Persist an invocation to run after `delay_ms`, or at unix time `at_ms` (ms); it fires
+        on the actor's owner even if this node is gone by then. Returns its id."""
+        if (delay_ms is None) == (at_ms is None):
+            raise BadRequest("give exactly one of delay_ms and scheduled_to")
+        if delay_ms is not None and not 0 <= delay_ms <= MAX_DELAY_MS:
+            raise BadRequest(f"delay_ms must be between 0 and {MAX_DELAY_MS}")
+        if system not in self.systems:
+            raise SystemNotFound(f"system {system!r} is not hosted here")
+        t = self.runtime.resolve_static(system, actor, parent)
+        if t is not None and not t.has_action(action):
+            raise ActionNotFound(f"actor type {t.name!r} has no action {action!r}")
+        due = at_ms if at_ms is not None else int(time.time() * 1000) + (delay_ms or 0)
+        return await self.scheduler.schedule(
+            system=system, actor=actor, action=action, payload=payload, parent=parent,
+            metadata=metadata, caller=caller, due_ms=due,
+        )  # fmt: skip
+
+    async def _delayed_effect(
+        self, e: Effect, system: str, metadata: Mapping[str, str] | None, caller: ActorId
+    ) -> None:
+        await self.schedule(
+            e.actor, e.action, e.payload, system=e.system or system, parent=e.parent,
+            metadata=metadata, caller=caller, delay_ms=e.delay_ms,
+        )  # fmt: skip
 
     async def invoke(
         self,
@@ -105,6 +183,7 @@ class Core:
         timeout: float | None = None,
         hops: int = 0,
         shielded: bool = False,
+        dedupe: str | None = None,
     ) -> Any:
         return await self.router.invoke(
             actor,
@@ -117,6 +196,7 @@ class Core:
             timeout=timeout,
             hops=hops,
             shielded=shielded,
+            dedupe=dedupe,
         )
 
     def set_system(self, types: SystemTypes) -> None:
@@ -149,3 +229,17 @@ def load_or_create_key(path: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
+
+
+def _plain_scan(store: StateStore) -> PrefixScan:
+    """`scan_prefix` for a store without encryption (tests, embedding)."""
+
+    async def scan(
+        system: str, prefix: str, after: ActorKey | None, limit: int
+    ) -> tuple[list[ScannedRow], ActorKey | None]:
+        rows = await store.scan(after or ActorKey(system, prefix), limit)
+        mine = [r for r in rows if r.key.system == system and r.key.actor.startswith(prefix)]
+        more = len(mine) == len(rows) == limit
+        return mine, (rows[-1].key if more else None)
+
+    return scan

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from google.protobuf import symbol_database
+from google.protobuf.message import DecodeError, Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from roost.errors import (
@@ -24,9 +26,13 @@ from roost.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.node.status import StatusApi
+from roost.requestctx import HEADER as REQUEST_ID
+from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.state import encode_json, parse_json_payload
+from roost.sdk.workflow import Broadcast
 
 if TYPE_CHECKING:
     from roost.node.node import Node
@@ -39,6 +45,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: RoostError) -> web.Response:
+    if exc.status >= 500:  # 503s come in floods during drains and outages: debug only
+        log.log(logging.DEBUG if exc.status == 503 else logging.WARNING, "%s", exc.message)
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -69,27 +77,38 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own errors (no such route, wrong method, body too large) into our JSON."""
+async def _request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per request: the context that log lines and forwarded calls carry (the id from
+    `X-Request-Id`, or a new one, echoed in the response), and aiohttp's own errors turned into
+    our JSON. One middleware and no inner coroutine: each would cost a call per request."""
+    rid = accept_id(request.headers.get(REQUEST_ID))
+    mi = request.match_info
+    token = current.set(RequestInfo(rid, mi.get("system"), mi.get("actor")))
     try:
-        return await handler(request)
+        resp = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
-        if exc.status == 413:
-            return error_response(
-                PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes")
-            )
-        body = {
-            "error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}
-        }
-        return web.Response(
-            status=exc.status,
-            body=orjson.dumps(body),
-            content_type=JSON,
-            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
-        )
+        resp = _http_error(request, exc)
+    finally:
+        current.reset(token)
+    if not resp.prepared:
+        resp.headers[REQUEST_ID] = rid
+    return resp
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (no such route, wrong method, body too large) as our JSON."""
+    code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+    if exc.status == 413:
+        return error_response(PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes"))
+    body = {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}}
+    return web.Response(
+        status=exc.status,
+        body=orjson.dumps(body),
+        content_type=JSON,
+        headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+    )
 
 
 def _name(value: str, what: str) -> str:
@@ -128,6 +147,18 @@ def parse_timeout(raw: str | None) -> float | None:
     return ms / 1000.0
 
 
+def _int_param(request: web.Request, name: str) -> int | None:
+    if not request.query_string:
+        return None
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={raw[:40]!r} must be an integer") from None
+
+
 def _flag(request: web.Request, name: str) -> bool:
     v = request.query.get(name)
     if v is None:
@@ -139,25 +170,61 @@ def _flag(request: web.Request, name: str) -> bool:
     raise BadRequest(f"query parameter {name}={v!r} must be true or false")
 
 
+PROTOBUF = ("application/protobuf", "application/x-protobuf")
+
+
 async def read_payload(request: web.Request, max_body: int) -> Any:
-    """The JSON payload of a request (None for an empty body)."""
+    """The payload of a request: JSON, or a protobuf message (``application/protobuf`` with
+    ``X-Roost-Type`` naming it); None for an empty body."""
     length = request.content_length
     if length is not None and length > max_body:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {max_body} bytes")
     ctype = request.headers.get("Content-Type")
-    if ctype is not None:
-        mime = ctype.split(";", 1)[0].strip().lower()
-        if mime != JSON and not mime.endswith("+json") and mime != "":
-            if length == 0:
-                return None
-            raise UnsupportedMediaType(f"Content-Type {mime!r} is not supported; send {JSON}")
+    mime = "" if ctype is None else ctype.split(";", 1)[0].strip().lower()
+    proto = mime in PROTOBUF
+    if mime and not proto and mime != JSON and not mime.endswith("+json"):
+        if length == 0:
+            return None
+        raise UnsupportedMediaType(
+            f"Content-Type {mime!r} is not supported; send {JSON} or application/protobuf"
+        )
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"body exceeds the limit of {max_body} bytes") from exc
+    if proto:
+        return parse_protobuf(body, request.headers.get("X-Roost-Type"))
     if not body or body.isspace():
         return None
     return parse_json_payload(body)
+
+
+def parse_protobuf(body: bytes, type_name: str | None) -> Any:
+    if not type_name:
+        raise BadRequest("application/protobuf needs X-Roost-Type naming the message type")
+    try:
+        cls = symbol_database.Default().GetSymbol(type_name)
+    except KeyError:
+        raise BadRequest(
+            f"X-Roost-Type {type_name[:200]!r} is not a message type known here"
+        ) from None
+    msg = cls()
+    try:
+        msg.ParseFromString(body)
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a valid {type_name}: {exc}") from exc
+    return msg
+
+
+def reply_response(request: web.Request, reply: Any) -> web.Response:
+    """The reply as JSON, or as protobuf bytes when the caller accepts it and it is a message."""
+    if isinstance(reply, Message) and any(p in request.headers.get("Accept", "") for p in PROTOBUF):
+        return web.Response(
+            body=reply.SerializeToString(),
+            content_type="application/protobuf",
+            headers={"X-Roost-Type": reply.DESCRIPTOR.full_name},
+        )
+    return json_response(reply)
 
 
 class HttpApi:
@@ -168,7 +235,7 @@ class HttpApi:
         self.max_body = node.config.max_body
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body, middlewares=[_errors])
+        app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
@@ -181,6 +248,8 @@ class HttpApi:
         r.add_get("/readyz", self.readyz)
         r.add_get("/metrics", self.metrics)
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
+        r.add_post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
+        StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:
@@ -197,6 +266,13 @@ class HttpApi:
             metadata = parse_metadata(request.headers.get("X-Roost-Metadata"))
             timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
             node = self.node
+            delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
+            if delay_ms is not None or at_ms is not None:
+                sid = await node.core.schedule(
+                    actor, action, payload, system=system, parent=parent, metadata=metadata,
+                    delay_ms=delay_ms, at_ms=at_ms,
+                )  # fmt: skip
+                return json_response({"scheduled": sid}, status=202)
             if run_async:
                 node.check_invocable(system, actor, action, parent)
                 node.background(
@@ -215,7 +291,7 @@ class HttpApi:
                 metadata=metadata,
                 timeout=timeout,
             )
-            return json_response(reply)
+            return reply_response(request, reply)
         except RoostError as exc:
             return error_response(exc)
 
@@ -306,9 +382,28 @@ class HttpApi:
                 caller=caller,
                 hops=hops,
                 timeout=timeout,
+                dedupe=h.get("X-Roost-Dedupe"),
             )
             return json_response(reply)
         except RoostError as exc:
             return error_response(exc)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
             return error_response(BadRequest(f"malformed internal call: {exc}"))
+
+    async def internal_broadcast(self, request: web.Request) -> web.Response:
+        """A peer's broadcast: deliver it to this node's active subscribers."""
+        try:
+            body = await request.read()
+            self.node.verify_internal(request.method, request.path_qs, body, request.headers)
+            data = orjson.loads(body)
+            caller = ActorId(*data["caller"]) if data.get("caller") else None
+            step = Broadcast(str(data["channel"]), data.get("payload"), data.get("action"))
+            n = await self.node.core.runtime.deliver_local(
+                request.match_info["system"], step, data.get("metadata") or None, caller,
+                str(data["id"]),
+            )  # fmt: skip
+            return json_response({"delivered": n})
+        except RoostError as exc:
+            return error_response(exc)
+        except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            return error_response(BadRequest(f"malformed broadcast: {exc}"))

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -38,6 +39,7 @@ from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.placement import Placement
 from roost.sdk.context import ActorId
+from roost.sdk.workflow import Broadcast
 from roost.statestore.crypto import Keyring
 from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.url import open_backend, redact
@@ -90,6 +92,8 @@ class Node:
         )
         self.spawnproto = SpawnProtocol(self)  # actor hosts in other languages
         self.membership.subscribe(self.placement.on_view)
+        if self.forwarder is not None:
+            self.core.runtime.broadcaster = self._broadcast
         self.placement.on_view(self.membership.view)
         self.ready = False
         self.draining = False
@@ -104,6 +108,10 @@ class Node:
         self.metrics.gauge("roost_ready", lambda: [((), 1.0 if self.ready else 0.0)])
         self.metrics.gauge("roost_draining", lambda: [((), 1.0 if self.draining else 0.0)])
         self.metrics.gauge("roost_inflight_invocations", lambda: [((), float(self.inflight))])
+        self.metrics.gauge(  # 0 without a supervised agent (single node, or attached to one)
+            "roost_serf_agent_restarts",
+            lambda: [((), float(getattr(self.membership, "restarts", 0)))],
+        )
 
     def _membership(self) -> Membership:
         cfg = self.config
@@ -127,7 +135,6 @@ class Node:
                 log_level="debug" if cfg.log_level == "debug" else "info",
             )
         )
-        self.metrics.gauge("roost_serf_agent_restarts", lambda: [((), float(membership.restarts))])
         return membership
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -159,6 +166,7 @@ class Node:
         self.background(self.placement.run(), "placement")
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
+        self.core.start_loops()
         self.ready = True
         log.info("node %s ready", cfg.node_id)
 
@@ -220,7 +228,13 @@ class Node:
         self.draining = True
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
+        t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
+        self.core.stop_loops()
         n = await self.core.runtime.flush_all("drain")
+        self.metrics.handed_off(
+            [(a.key.system, a.type.name) for a in acts if a.closed_reason == "drain"],
+            time.perf_counter() - t0,
+        )
         log.info("handed off %d activations", n)
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.
@@ -264,6 +278,7 @@ class Node:
         caller: ActorId | None = None,
         timeout: float | None = None,
         hops: int = 0,
+        dedupe: str | None = None,
     ) -> Any:
         """An invocation from the network: counted in flight, bounded by its deadline (504 after
         it), and with started turns shielded from a client that hangs up."""
@@ -284,6 +299,7 @@ class Node:
                     timeout=budget,
                     hops=hops,
                     shielded=True,
+                    dedupe=dedupe,
                 )
         except TimeoutError:
             raise Timeout(
@@ -294,6 +310,37 @@ class Node:
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()
+
+    async def _broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> None:
+        """Deliver a broadcast here and on every other live member (their active subscribers).
+        A member that cannot be reached misses it: delivery is best effort, never replayed."""
+        body = {
+            "channel": step.channel, "payload": step.payload, "action": step.action,
+            "metadata": dict(metadata or {}), "id": bid,
+            "caller": None if caller is None else [caller.name, caller.system, caller.parent],
+        }  # fmt: skip
+        await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
+        assert self.forwarder is not None
+        path = f"/internal/v1/systems/{quote(system, safe='')}/broadcast"
+        peers = [
+            m
+            for m in self.membership.view.members.values()
+            if m.alive and m.id != self.config.node_id
+        ]
+        results = await asyncio.gather(
+            *(self.forwarder.post_json(m, path, body, 5.0) for m in peers), return_exceptions=True
+        )
+        for m, r in zip(peers, results, strict=True):
+            if isinstance(r, BaseException):
+                self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
+                log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
 
     def check_invocable(self, system: str, actor: str, action: str, parent: str | None) -> None:
         """What can be checked without the store, before answering 202 to an async call."""

@@ -71,6 +71,7 @@ class ActorSystem:
 
     async def __aenter__(self) -> ActorSystem:
         await self.core.start()
+        self.core.start_loops()
         local.register(self.name, self)
         return self
 
@@ -88,8 +89,17 @@ class ActorSystem:
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
         caller: ActorId | None = None,
+        delay_ms: int | None = None,
+        scheduled_to: int | None = None,
     ) -> Any:
-        """Invoke `action` on `actor` and return its reply."""
+        """Invoke `action` on `actor` and return its reply. With `delay_ms` (or `scheduled_to`,
+        unix ms) the call is persisted and runs later; this returns None at once."""
+        if delay_ms is not None or scheduled_to is not None:
+            await self.schedule(
+                actor, action, payload, system=system, parent=parent, metadata=metadata,
+                delay_ms=delay_ms, scheduled_to=scheduled_to,
+            )  # fmt: skip
+            return None
         return await self.core.invoke(
             actor,
             action,
@@ -99,6 +109,25 @@ class ActorSystem:
             metadata=metadata,
             caller=caller,
         )
+
+    async def schedule(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str | None = None,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        delay_ms: int | None = None,
+        scheduled_to: int | None = None,
+    ) -> str:
+        """Persist an invocation to run after `delay_ms` or at `scheduled_to` (unix ms); it
+        fires once, on the actor's owner. Returns its id."""
+        return await self.core.schedule(
+            actor, action, payload, system=system or self.name, parent=parent,
+            metadata=metadata, delay_ms=delay_ms, at_ms=scheduled_to,
+        )  # fmt: skip
 
     async def spawn(self, actor: str, *, parent: str) -> None:
         """Create an unnamed instance `actor` of template `parent`."""

@@ -20,7 +20,10 @@ from roost.errors import Timeout, error_from_body
 from roost.membership.base import Member
 from roost.placement.auth import HEADER, sign
 from roost.placement.router import Unreachable
+from roost.requestctx import HEADER as REQUEST_ID
+from roost.requestctx import request_id as current_request_id
 from roost.sdk.context import ActorId
+from roost.sdk.state import encode_json
 
 CONNECT_TIMEOUT = 2.0  # a live peer on a LAN accepts in milliseconds; longer means it is gone
 
@@ -65,6 +68,7 @@ class HttpForwarder:
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
         request_id: str | None = None,
     ) -> Any:
         path = (
@@ -73,7 +77,7 @@ class HttpForwarder:
         )
         if parent is not None:
             path += "?" + urlencode({"parent": parent})
-        body = b"" if payload is None else orjson.dumps(payload)
+        body = b"" if payload is None else encode_json(payload)
         headers = {
             "Content-Type": "application/json",
             "X-Roost-Hops": str(hops),
@@ -82,12 +86,15 @@ class HttpForwarder:
         }
         if metadata:
             headers["X-Roost-Metadata"] = orjson.dumps(dict(metadata)).decode()
+        if dedupe is not None:
+            headers["X-Roost-Dedupe"] = dedupe
         if caller is not None:
             headers["X-Roost-Caller"] = orjson.dumps(
                 {"name": caller.name, "system": caller.system, "parent": caller.parent}
             ).decode()
+        request_id = request_id or current_request_id()  # set by the HTTP API for its request
         if request_id:
-            headers["X-Request-Id"] = request_id
+            headers[REQUEST_ID] = request_id
         url = f"{self._scheme}://{member.http}{path}"
         client_timeout = aiohttp.ClientTimeout(
             total=timeout + 1.0, connect=min(CONNECT_TIMEOUT, timeout + 0.5)
@@ -105,6 +112,46 @@ class HttpForwarder:
                 f"call forwarded to {member.id} failed after it was sent ({type(exc).__name__}); "
                 "its outcome is unknown"
             ) from exc
+        if status == 200:
+            return orjson.loads(raw) if raw else None
+        raise error_from_body(status, raw)
+
+    async def get_json(self, member: Member, path: str, timeout: float) -> Any:
+        """A signed GET of a peer's internal read-only route (the cluster page's status)."""
+        headers = {HEADER: sign(self._key, "GET", path, b"", self._clock())}
+        url = f"{self._scheme}://{member.http}{path}"
+        try:
+            async with self._client().get(
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Timeout(f"GET {path} on {member.id} failed: {type(exc).__name__}") from exc
+        if status == 200:
+            return orjson.loads(raw)
+        raise error_from_body(status, raw)
+
+    async def post_json(self, member: Member, path: str, body: Any, timeout: float) -> Any:
+        """A signed POST of JSON to a peer's internal route (broadcast fan-out)."""
+        raw_body = encode_json(body)
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: sign(self._key, "POST", path, raw_body, self._clock()),
+        }
+        url = f"{self._scheme}://{member.http}{path}"
+        try:
+            async with self._client().post(
+                url, data=raw_body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Timeout(f"POST {path} on {member.id} failed: {type(exc).__name__}") from exc
         if status == 200:
             return orjson.loads(raw) if raw else None
         raise error_from_body(status, raw)

@@ -83,9 +83,9 @@ class Placement:
         t0 = time.perf_counter()
         n = await self.runtime.deactivate(acts, "handoff")
         dt = time.perf_counter() - t0
-        self.metrics.handoff_latency.observe(dt)
-        for a in acts:
-            self.metrics.bump(self.metrics.handoffs, (a.key.system, a.type.name))
+        self.metrics.handed_off(
+            [(a.key.system, a.type.name) for a in acts if a.closed_reason == "handoff"], dt
+        )
         self.handoffs += n
         entry: dict[str, object] = {"at": time.time(), "actors": n, "seconds": round(dt, 4)}
         self.last_handoffs = [*self.last_handoffs, entry][-20:]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from uhashring import HashRing
 
+HASH_SPACE = 1 << 128  # uhashring's default hash is the MD5 of the key, as an integer
 DEFAULT_VNODES = 160  # uhashring's default; gives a max/mean load near 1.1 with 3-10 members
 
 
@@ -43,6 +44,32 @@ class Ring:
 
     def same_members(self, other: Ring) -> bool:
         return self.members == other.members and self.vnodes == other.vnodes
+
+    def arcs(self) -> list[tuple[float, float, str]]:
+        """The hash space as (start, end, owner) arcs, in fractions of the ring (0..1), adjacent
+        arcs of one owner merged: what the cluster page draws, and the exact ownership shares."""
+        if self._ring is None:
+            return []
+        if len(self.members) == 1:
+            return [(0.0, 1.0, self.members[0])]
+        points = self._ring.get_points()  # sorted (hash, owner); a point owns up to its hash
+        space = max(HASH_SPACE, points[-1][0] + 1)
+        out: list[tuple[float, float, str]] = []
+        start = 0
+        for h, owner in [*points, (space, points[0][1])]:  # the wrap-around arc: first owner
+            if out and out[-1][2] == owner:
+                out[-1] = (out[-1][0], h / space, owner)
+            elif h > start:
+                out.append((start / space, h / space, str(owner)))
+            start = h
+        return out
+
+    def shares(self) -> dict[str, float]:
+        """The fraction of the hash space (so of the actors, on average) each member owns."""
+        out = dict.fromkeys(self.members, 0.0)
+        for a, b, owner in self.arcs():
+            out[owner] += b - a
+        return out
 
 
 @dataclass(frozen=True, slots=True)

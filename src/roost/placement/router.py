@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roost.errors import LeaseHeld, NotOwner, StateConflict, Unavailable
+from roost.errors import LeaseHeld, NotOwner, RoostError, StateConflict, Unavailable
 from roost.membership.base import Member, MemberStatus, MemberView
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
+from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
 
 HOP_LIMIT = 3
@@ -55,6 +56,7 @@ class Forwarder(Protocol):
         caller: ActorId | None,
         hops: int,
         timeout: float,
+        dedupe: str | None = None,
     ) -> Any:
         """Raises `Unreachable` if the call was not delivered, else the remote's error."""
 
@@ -71,6 +73,7 @@ class Call:
     metadata: Mapping[str, str] | None
     caller: ActorId | None
     shielded: bool
+    dedupe: str | None = None
 
 
 class _Retry(Exception):
@@ -121,18 +124,21 @@ class Router:
         hops: int = 0,
         timeout: float | None = None,
         shielded: bool = False,
+        dedupe: str | None = None,
     ) -> Any:
-        """Run the invocation wherever its actor lives and return the reply."""
+        """Run the invocation wherever its actor lives and return the reply. `dedupe` (a
+        broadcast id) makes a subscriber skip a delivery it has already had."""
         rt = self.runtime
-        if (system, actor) in rt.active or self.ring.owner(system, actor) == self.node_id:
-            try:  # the common case: it is ours
+        key = (system, actor)
+        if key in rt.active or key in rt.pools or self.ring.owner(system, actor) == self.node_id:
+            try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, payload, parent=parent, metadata=metadata,
-                    caller=caller, shielded=shielded,
+                    caller=caller, shielded=shielded, dedupe=dedupe,
                 )  # fmt: skip
             except (NotOwner, LeaseHeld, StateConflict):
                 pass
-        call = Call(system, actor, action, payload, parent, metadata, caller, shielded)
+        call = Call(system, actor, action, payload, parent, metadata, caller, shielded, dedupe)
         return await self._route(call, hops, timeout)
 
     async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
@@ -146,6 +152,7 @@ class Router:
                 reason = str(r)
             left = deadline - self.clock()
             if left <= delay:
+                self._count_unplaced(call)
                 raise Unavailable(
                     f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
                     retry_after=1.0,
@@ -171,6 +178,7 @@ class Router:
                     metadata=call.metadata,
                     caller=call.caller,
                     shielded=call.shielded,
+                    dedupe=call.dedupe,
                 )
             except (NotOwner, StateConflict) as exc:
                 # closed under us, or its fenced write lost to a newer owner: nothing was
@@ -192,7 +200,7 @@ class Router:
             raise _Retry("no forwarder (single-node mode)")
         try:
             self.forwarded += 1
-            return await self.forwarder.forward(
+            reply = await self.forwarder.forward(
                 target,
                 system,
                 actor,
@@ -203,9 +211,32 @@ class Router:
                 caller=call.caller,
                 hops=hops + 1,
                 timeout=max(0.05, deadline - self.clock()),
+                dedupe=call.dedupe,
             )
         except Unreachable as exc:
+            self._count_forward(call, "unreachable")
             raise _Retry(str(exc)) from None
+        except RoostError as exc:
+            self._count_forward(call, exc.code)
+            raise
+        self._count_forward(call, "ok")
+        return reply
+
+    def _labels(self, call: Call) -> tuple[str, str, str]:
+        return invocation_labels(
+            self.runtime.systems, call.system, call.actor, call.action, call.parent
+        )
+
+    def _count_forward(self, call: Call, outcome: str) -> None:
+        """Forwarded calls by outcome, on the forwarding node (the slow path only)."""
+        m = self.runtime.metrics
+        system, type_name, _ = self._labels(call)
+        m.bump(m.forwarded, (system, type_name, outcome))
+
+    def _count_unplaced(self, call: Call) -> None:
+        """A call that found no node before its deadline never reached a runtime to be counted."""
+        m = self.runtime.metrics
+        m.bump(m.invocations, (*self._labels(call), "unavailable"))
 
     def _live(self, member_id: str) -> Member | None:
         m = self.view.get(member_id)

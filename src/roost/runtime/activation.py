@@ -32,6 +32,7 @@ class Activation:
         "last_used",
         "persisted",
         "revision",
+        "seen",
         "snap_due",
         "state",
         "type",
@@ -66,6 +67,7 @@ class Activation:
         self.last_used = now
         self.dirty_since: float | None = None
         self.snap_due = False  # queued in the snapshot schedule
+        self.seen: deque[str] | None = None  # broadcast ids delivered (channel subscribers)
 
     @property
     def dirty(self) -> bool:

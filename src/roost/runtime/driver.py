@@ -20,6 +20,7 @@ async def drive(runtime: Runtime) -> None:
     next_renew = runtime.clock() + renew_every
     while True:
         now = runtime.clock()
+        runtime.fire_timers(now)
         try:
             await runtime.snapshot_due(now)
         except RoostError as exc:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from roost.errors import (
@@ -26,25 +26,30 @@ from roost.errors import (
     LeaseHeld,
     NotOwner,
     RoostError,
-    StateConflict,
     StoreUnavailable,
     SystemNotFound,
     Unavailable,
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
+from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, seen
+from roost.runtime.labels import invocation_labels
+from roost.runtime.lifecycle import Lifecycle
+from roost.runtime.pools import Pool
 from roost.runtime.schedule import IdleTracker, SnapshotSchedule
+from roost.runtime.timers import TimerWheel
 from roost.runtime.types import SystemTypes
 from roost.runtime.writer import ReleaseCoalescer, WriteCoalescer
 from roost.sdk.actor import GET_STATE_ALIASES, ActionSpec, ActorType
 from roost.sdk.context import EMPTY_METADATA, ActorId, Context, Invoker
+from roost.sdk.state import coerce_payload
 from roost.sdk.value import UNSET, Value
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
 log = logging.getLogger("roost.runtime")
 
 
-class Runtime:
+class Runtime(Lifecycle, Composition):
     """Activations of one node. Every public coroutine is safe to call concurrently."""
 
     def __init__(
@@ -78,6 +83,18 @@ class Runtime:
         )
         self.releaser = ReleaseCoalescer(store, node_id)
         self.accepting = True
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.broadcaster: Broadcaster | None = None  # the node's cluster fan-out
+        self.delayed_effects: DelayedEffects | None = None  # the node's persisted scheduler
+        self.on_activate: Callable[[Activation], None] | None = None  # e.g. pin timer actors
+        self.subscribers: dict[tuple[str, str], dict[ActorKey, Activation]] = {}
+        self.timers: TimerWheel[Activation] = TimerWheel()
+        self.pools: dict[ActorKey, Pool] = {
+            ActorKey(name, t.name): Pool(name, t)
+            for name, types in self.systems.items()
+            for t in types.named.values()
+            if t.kind == "pooled"
+        }
 
     # --- invocation ---------------------------------------------------------------------------
 
@@ -92,19 +109,24 @@ class Runtime:
         metadata: Mapping[str, str] | None = None,
         caller: ActorId | None = None,
         shielded: bool = False,
+        dedupe: str | None = None,
     ) -> Any:
         """Run one turn of `actor` on this node and return the action's reply.
 
         Raises `NotOwner` when the activation closed while this call waited (the caller routes
         again) and `LeaseHeld` when another node holds the actor. With `shielded`, cancelling
         the caller (a client that hung up, a deadline) never interrupts a turn that has started:
-        it runs to completion, so its state change and its write stay consistent.
+        it runs to completion, so its state change and its write stay consistent. `dedupe` is a
+        broadcast id: a subscriber that already received it does not run again.
         """
         t0 = time.perf_counter()
-        type_name = actor
+        type_name = ""
         try:
             act = self.active.get((system, actor))  # type: ignore[call-overload]
             if act is None:
+                pool = self.pools.get((system, actor))  # type: ignore[call-overload]
+                if pool is not None:
+                    return await self._pooled(pool, action, payload, metadata, caller, t0)
                 act = await self._activation(system, actor, action, parent)
             type_name = act.type.name
             spec = act.type.actions.get(action)
@@ -117,21 +139,28 @@ class Runtime:
                     raise NotOwner(f"{act.key} moved ({act.closed_reason})")
             else:
                 act.busy = True
+            if dedupe is not None and seen(act, dedupe):
+                act.end_turn()
+                return None
             if shielded:
                 task = asyncio.get_running_loop().create_task(
                     self._turn(act, spec, payload, metadata, caller)
                 )
                 task.add_done_callback(lambda _t, a=act: a.end_turn())  # type: ignore[misc]
-                reply = await asyncio.shield(task)
+                reply, flow = await asyncio.shield(task)
             else:
                 try:
-                    reply = await self._turn(act, spec, payload, metadata, caller)
+                    reply, flow = await self._turn(act, spec, payload, metadata, caller)
                 finally:
                     act.end_turn()
+            if flow is not None:
+                reply = await self.run_workflow(act.actor_id, flow, reply, payload, metadata)
             self.metrics.invocation(system, type_name, action, "ok", time.perf_counter() - t0)
             return reply
         except RoostError as exc:
-            self.metrics.invocation(system, type_name, action, exc.code, time.perf_counter() - t0)
+            if not isinstance(exc, NotOwner | LeaseHeld):  # routing signals: the router retries
+                labels = invocation_labels(self.systems, system, actor, action, parent, type_name)
+                self.metrics.invocation(*labels, exc.code, time.perf_counter() - t0)
             raise
 
     async def _turn(
@@ -143,11 +172,14 @@ class Runtime:
         caller: ActorId | None,
         *,
         init: bool = False,
-    ) -> Any:
+    ) -> tuple[Any, Value | None]:
+        """One turn: the reply, and the Value when it carries workflow steps (else None)."""
         if spec is None:  # built-in get_state: a copy, so the caller cannot mutate live state
             act.last_used = self.clock()
-            return None if act.blob is None else act.type.codec.decode(act.blob)
+            return (None if act.blob is None else act.type.codec.decode(act.blob)), None
         before = act.blob
+        if spec.payload_type is not None and payload is not None:
+            payload = coerce_payload(payload, spec.payload_type)
         ctx = Context(act.state, act.actor_id, caller, metadata or EMPTY_METADATA, self.invoker)
         try:
             if spec.takes_payload:
@@ -155,6 +187,7 @@ class Runtime:
             else:
                 result = await spec.fn(act.instance, ctx)
             reply, checkpoint = self._apply(act, spec, result)
+            flow = result if isinstance(result, Value) and result.has_workflow else None
         except BaseException as exc:
             self._rollback(act, before)
             passthrough = BadRequest | ActionFailed | HostUnavailable  # 400, 500, 503 as raised
@@ -174,6 +207,21 @@ class Runtime:
             elif not act.snap_due:
                 act.snap_due = True
                 self._snaps.schedule(act, act.last_used, act.type.snapshot_timeout)
+        return reply, flow
+
+    async def _pooled(
+        self,
+        pool: Pool,
+        action: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        t0: float,
+    ) -> Any:
+        reply, flow = await pool.invoke(action, payload, metadata, caller, self.invoker)
+        if flow is not None and flow.has_workflow:
+            reply = await self.run_workflow(pool.actor_id, flow, reply, payload, metadata)
+        self.metrics.invocation(pool.system, pool.type.name, action, "ok", time.perf_counter() - t0)
         return reply
 
     def _apply(self, act: Activation, spec: ActionSpec, result: Any) -> tuple[Any, bool]:
@@ -321,218 +369,14 @@ class Runtime:
             finally:
                 act.busy = False
         self._idle.track(act)
+        if atype.timers:
+            self.timers.arm(act, atype.timers, act.last_used)
+        if atype.channels:
+            self.subscribe(act)
+        if self.on_activate is not None:
+            self.on_activate(act)
         self.metrics.bump(self.metrics.activations, (key.system, atype.name))
         return act
-
-    # --- persistence --------------------------------------------------------------------------
-
-    async def _persist(self, act: Activation) -> None:
-        """Write the activation's current state, fenced; one write in flight per activation."""
-        while act.writing is not None:
-            await asyncio.shield(act.writing)
-        if not act.dirty:
-            return
-        if act.closed and act.closed_reason == "lease_lost":
-            raise StateConflict(f"{act.key}: ownership was lost")
-        blob = act.blob
-        assert blob is not None
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        act.writing = done
-        try:
-            rev = await self.writer.write(WriteItem(act.key, blob, act.revision))
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            raise
-        finally:
-            act.writing = None
-            done.set_result(None)
-        if rev is None:
-            self._lost(act)
-            raise StateConflict(f"{act.key}: the stored revision or owner moved; stepping down")
-        act.revision = rev
-        act.persisted = blob
-        self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
-
-    def _lost(self, act: Activation) -> None:
-        """Another node owns the actor now: drop the activation without writing anything."""
-        self.metrics.bump(self.metrics.cas_conflicts, (act.key.system, act.type.name))
-        self._forget(act, "lease_lost")
-        log.warning("lost ownership of %s; activation dropped", act.key)
-
-    def _forget(self, act: Activation, reason: str) -> None:
-        act.close(reason)
-        if self.active.get(act.key) is act:
-            del self.active[act.key]
-        self.metrics.bump(self.metrics.deactivations, (act.key.system, act.type.name, reason))
-
-    def _on_write_batch(self, n: int, seconds: float) -> None:
-        self.metrics.snapshot_latency.observe(seconds)
-
-    async def snapshot_due(self, now: float | None = None) -> int:
-        """Write every activation whose write-behind deadline has passed. Returns rows written."""
-        now = self.clock() if now is None else now
-        due = self._snaps.due(now)
-        batch: list[Activation] = []
-        for act in due:
-            act.snap_due = False
-            if act.closed or not act.dirty:
-                continue
-            if act.writing is not None:  # a sync/checkpoint write is in flight: look again soon
-                act.snap_due = True
-                self._snaps.schedule(act, now, min(1.0, act.type.snapshot_timeout))
-                continue
-            batch.append(act)
-        return await self._write_batch(batch, release=False, now=now)
-
-    async def _write_batch(self, acts: list[Activation], *, release: bool, now: float) -> int:
-        """Write many activations' state in one round trip; with `release`, give up leases too."""
-        if not acts:
-            return 0
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        blobs = []
-        for act in acts:
-            act.writing = done
-            blobs.append(act.blob)
-        items = [
-            WriteItem(a.key, b or b"", a.revision, release)
-            for a, b in zip(acts, blobs, strict=True)
-        ]
-        try:
-            revs = await self.writer.write_many(items)
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            for act in acts:
-                if not act.closed and not act.snap_due:
-                    act.snap_due = True
-                    self._snaps.schedule(act, now, min(1.0, act.type.snapshot_timeout))
-            raise
-        finally:
-            for act in acts:
-                act.writing = None
-            done.set_result(None)
-        written = 0
-        for act, blob, rev in zip(acts, blobs, revs, strict=True):
-            if rev is None:
-                self._lost(act)
-                continue
-            written += 1
-            act.revision, act.persisted = rev, blob
-            self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
-            if act.dirty and not act.closed and not act.snap_due:  # changed while being written
-                act.snap_due = True
-                self._snaps.schedule(act, now, act.type.snapshot_timeout)
-        return written
-
-    # --- deactivation, handoff, shutdown -------------------------------------------------------
-
-    async def deactivate(self, acts: Iterable[Activation], reason: str) -> int:
-        """Finish current turns, flush dirty state and release the leases of `acts`, then drop
-        them; queued callers route again. Returns how many were dropped.
-
-        Each activation is handled on its own (take its turn, write or release, close, give the
-        turn back) and the statestore calls are group-committed. Nothing ever holds one turn
-        while waiting for another, so this cannot deadlock with other deactivations or with a
-        turn that calls another actor."""
-        todo = [a for a in acts if not a.closed]
-        if not todo:
-            return 0
-        results = await asyncio.gather(
-            *(self._deactivate_one(a, reason) for a in todo), return_exceptions=True
-        )
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        return sum(1 for r in results if r is True)
-
-    async def _deactivate_one(self, act: Activation, reason: str) -> bool:
-        await self._take_turn(act)
-        try:
-            while act.writing is not None and not act.closed:
-                await asyncio.shield(act.writing)
-            if act.closed:
-                return False
-            if act.dirty:
-                blob = act.blob or b""
-                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                act.writing = done
-                try:
-                    rev = await self.writer.write(WriteItem(act.key, blob, act.revision, True))
-                finally:
-                    act.writing = None
-                    done.set_result(None)
-                if rev is None:
-                    self._lost(act)
-                    return False
-                act.revision, act.persisted = rev, blob
-                self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
-            else:
-                await self.releaser.submit(act.key)
-            self._forget(act, reason)
-            return True
-        except StoreUnavailable:
-            self.metrics.bump(self.metrics.store_errors, ("unavailable",))
-            raise
-        finally:
-            act.end_turn()
-
-    async def _take_turn(self, act: Activation) -> None:
-        if act.busy:
-            await act.wait_turn(front=True)
-        else:
-            act.busy = True
-
-    async def reap_idle(self, now: float | None = None) -> int:
-        """Deactivate activations idle past their `deactivate_timeout`."""
-        now = self.clock() if now is None else now
-        idle = []
-        for act in self._idle.expired(now):
-            if act.busy or act.queued:
-                act.last_used = now  # in use right now: look again after another timeout
-                self._idle.track(act)
-            else:
-                idle.append(act)
-        if not idle:
-            return 0
-        try:
-            return await self.deactivate(idle, "idle")
-        except StoreUnavailable:
-            for act in idle:  # keep them (and their state) until the store is back
-                if not act.closed:
-                    act.last_used = now
-                    self._idle.track(act)
-            raise
-
-    async def renew_leases(self) -> int:
-        """Extend the leases of every activation; drop those whose lease was lost."""
-        snapshot = dict(self.active)
-        if not snapshot:
-            return 0
-        lost = await self.store.renew(self.node_id, list(snapshot), self.lease_s)
-        for key in lost:
-            act = snapshot[key]
-            if self.active.get(key) is act and not act.closed:
-                self._lost(act)
-        return len(lost)
-
-    async def flush_all(self, reason: str = "shutdown") -> int:
-        """Stop activating, then hand back every activation with its state written."""
-        self.accepting = False
-        return await self.deactivate(list(self.active.values()), reason)
-
-    async def emergency_flush(self) -> int:
-        """Last resort when a drain timed out: write every dirty activation's last committed state
-        without waiting for turns (a hung turn has committed nothing). Returns how many dirty
-        activations could not be written."""
-        acts = [a for a in self.active.values() if not a.closed and a.dirty and a.writing is None]
-        try:
-            written = await self._write_batch(acts, release=True, now=self.clock())
-        except RoostError:
-            return len(acts)
-        for a in acts:
-            if not a.closed and not a.dirty:
-                self._forget(a, "shutdown")
-        return len(acts) - written
 
     def counts_by_type(self) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
@@ -550,8 +394,23 @@ class Runtime:
         return out
 
     def next_deadline(self) -> float | None:
-        ds = [d for d in (self._idle.next_deadline(), self._snaps.next_deadline()) if d is not None]
+        ds = [
+            d
+            for d in (
+                self._idle.next_deadline(),
+                self._snaps.next_deadline(),
+                self.timers.next_deadline(),
+            )
+            if d is not None
+        ]
         return min(ds) if ds else None
+
+    async def stop_background(self) -> None:
+        """Cancel effects, deliveries and ticks still running (at shutdown)."""
+        for t in list(self.tasks):
+            t.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _idle_deadline(act: Activation) -> float | None:

@@ -21,6 +21,8 @@ class SystemTypes:
     def build(cls, name: str, types: Iterable[ActorType]) -> SystemTypes:
         if not valid_name(name):
             raise ActorDefinitionError(f"system name {name!r} is not valid")
+        if name.startswith("__"):
+            raise ActorDefinitionError(f"system name {name!r}: names starting with __ are Roost's")
         named: dict[str, ActorType] = {}
         templates: dict[str, ActorType] = {}
         for t in types:

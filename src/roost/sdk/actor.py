@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
+from google.protobuf.message import Message
+
 from roost.sdk.state import StateCodec, codec_for
+from roost.sdk.workflow import Channel, Timer
 
 Kind = Literal["named", "unnamed", "pooled"]
 Durability = Literal["snapshot", "sync"]
@@ -88,6 +92,7 @@ class ActionSpec:
     name: str
     fn: ActionFn
     takes_payload: bool
+    payload_type: type[Message] | None = None  # a protobuf payload: JSON/bytes are parsed into it
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +108,8 @@ class ActorType:
     actions: Mapping[str, ActionSpec]
     init: ActionSpec | None
     factory: Callable[[], Any]
-    timers: tuple[Any, ...] = ()
-    channels: tuple[Any, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    channels: tuple[Channel, ...] = ()
     min_pool_size: int = 1
     max_pool_size: int = 1
     source: str = ""
@@ -163,6 +168,7 @@ class ActorType:
         if not all(isinstance(p, int) and p >= 0 for p in pool) or pool[1] < max(pool[0], 1):
             raise bad(f"pool sizes must satisfy 0 <= min_pool_size <= max_pool_size, got {pool}")
         actions, init = _collect_actions(actor_cls, bad)
+        timers, channels = _composition(actor_cls, actions, kind, bad)
         try:
             actor_cls()
         except TypeError as exc:
@@ -177,8 +183,8 @@ class ActorType:
             actions=actions,
             init=init,
             factory=actor_cls,
-            timers=tuple(actor_cls.timers),
-            channels=tuple(actor_cls.channels),
+            timers=timers,
+            channels=channels,
             min_pool_size=pool[0],
             max_pool_size=pool[1],
             source=where,
@@ -210,7 +216,7 @@ def _collect_actions(
                     f"action {name!r} takes {len(params)} arguments after self; "
                     "it must take (ctx) or (payload, ctx)"
                 )
-            spec = ActionSpec(name, fn, takes_payload=len(params) == 2)
+            spec = ActionSpec(name, fn, len(params) == 2, _payload_type(fn, params))
             if mark.init:
                 if init is not None:
                     raise bad(f"two init actions: {init.name!r} and {name!r}")
@@ -221,3 +227,39 @@ def _collect_actions(
     if init is None:
         init = next((actions[a] for a in sorted(INIT_ALIASES) if a in actions), None)
     return actions, init
+
+
+def _composition(
+    actor_cls: type, actions: Mapping[str, ActionSpec], kind: str,
+    bad: Callable[[str], ActorDefinitionError],
+) -> tuple[tuple[Timer, ...], tuple[Channel, ...]]:  # fmt: skip
+    timers = tuple(getattr(actor_cls, "timers", ()) or ())
+    channels = tuple(getattr(actor_cls, "channels", ()) or ())
+    for t in timers:
+        if not isinstance(t, Timer):
+            raise bad(f"timers must be roost.Timer(action, every_ms=...), got {t!r}")
+        if t.action not in actions:
+            raise bad(f"timer action {t.action!r} is not an action of this actor")
+        if isinstance(t.every_ms, bool) or not isinstance(t.every_ms, int) or t.every_ms < 10:
+            raise bad(f"timer {t.action!r}: every_ms must be an integer >= 10, got {t.every_ms!r}")
+    for c in channels:
+        if not isinstance(c, Channel):
+            raise bad(f"channels must be roost.Channel(topic, action=...), got {c!r}")
+        if not valid_name(c.topic):
+            raise bad(f"channel name {c.topic!r} is not valid")
+        if c.action not in actions:
+            raise bad(f"channel {c.topic!r}: action {c.action!r} is not an action of this actor")
+    if kind == "pooled" and (timers or channels):
+        raise bad("pooled actors are stateless workers: they cannot have timers or channels")
+    return timers, channels
+
+
+def _payload_type(fn: Callable[..., Any], params: list[inspect.Parameter]) -> type[Message] | None:
+    """The payload parameter's annotation when it is a protobuf message class."""
+    if len(params) != 2:
+        return None
+    try:
+        hint = typing.get_type_hints(fn).get(params[0].name)
+    except Exception:  # an annotation that does not resolve is the author's business, not ours
+        return None
+    return hint if isinstance(hint, type) and issubclass(hint, Message) else None

@@ -10,6 +10,7 @@ import json
 from typing import Any, Protocol
 
 import orjson
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from roost.errors import BadRequest
@@ -26,16 +27,25 @@ class StateCodec(Protocol):
     def decode(self, data: bytes) -> Any: ...
 
 
+def _proto_default(value: Any) -> Any:
+    if isinstance(value, Message):  # a protobuf message travels as its JSON form
+        return json_format.MessageToDict(value, preserving_proto_field_name=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def encode_json(value: Any) -> bytes:
-    """JSON bytes for any JSON value; refuses NaN and infinities (orjson would write them as
-    null, silently changing the value) and falls back to the standard library for what orjson
-    cannot represent (integers beyond 64 bits, non-string keys)."""
+    """JSON bytes for any JSON value (protobuf messages as their JSON form); refuses NaN and
+    infinities (orjson would write them as null, silently changing the value) and falls back to
+    the standard library for what orjson cannot represent (integers beyond 64 bits, non-string
+    keys)."""
     try:
-        out = orjson.dumps(value)
+        out = orjson.dumps(value, default=_proto_default)
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+        return json.dumps(
+            value, allow_nan=False, separators=(",", ":"), default=_proto_default
+        ).encode()
     if b"null" in out:  # maybe a NaN/inf turned into null: let the strict encoder judge
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False, default=_proto_default)
     return out
 
 
@@ -110,3 +120,24 @@ def parse_json_payload(body: bytes) -> Any:
         return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         raise BadRequest(f"malformed JSON body: {first}") from first
+
+
+def coerce_payload(payload: Any, message_type: type[Message]) -> Message:
+    """A payload for an action that takes a protobuf message: the message itself, its JSON form
+    (a dict, as forwarded or sent as JSON) or its bytes. Anything else is a 400."""
+    if isinstance(payload, message_type):
+        return payload
+    name = message_type.DESCRIPTOR.full_name
+    if isinstance(payload, Message):
+        raise BadRequest(f"payload is a {payload.DESCRIPTOR.full_name}, this action takes {name}")
+    msg = message_type()
+    try:
+        if isinstance(payload, dict):
+            json_format.ParseDict(payload, msg)
+        elif isinstance(payload, bytes):
+            msg.ParseFromString(payload)
+        else:
+            raise BadRequest(f"payload must be a {name} (as JSON object or bytes)")
+    except (json_format.ParseError, DecodeError) as exc:
+        raise BadRequest(f"payload is not a valid {name}: {exc}") from exc
+    return msg

@@ -107,6 +107,10 @@ class Value:
         return self._checkpoint
 
     @property
+    def has_workflow(self) -> bool:
+        return bool(self._effects or self._pipe or self._forward or self._broadcast)
+
+    @property
     def effects(self) -> list[Effect]:
         return self._effects or []
 

@@ -60,7 +60,7 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class Timer:
-    """A periodic action, declared on an actor class: ``timers = [Timer("tick", every_ms=1000)]``."""
+    """A periodic action declared on an actor class: ``timers = [Timer("tick", every_ms=1000)]``"""
 
     action: str
     every_ms: int

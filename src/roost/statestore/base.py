@@ -113,6 +113,12 @@ class StateStore(Protocol):
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
         """Give up `node_id`'s leases on `keys` (rows held by others are left alone)."""
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        """Delete the rows of `keys` that `node_id` holds the lease on (others are left alone).
+
+        Used for Roost's own bookkeeping rows (scheduled invocations), never for actor state.
+        """
+
     async def read(self, key: ActorKey) -> Row | None:
         """The row as it is, without taking a lease; ``None`` if there is none."""
 

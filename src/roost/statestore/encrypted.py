@@ -73,6 +73,9 @@ class EncryptedStore:
     async def release(self, node_id: str, keys: Sequence[ActorKey]) -> None:
         await self.inner.release(node_id, keys)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        await self.inner.delete(node_id, keys)
+
     async def read(self, key: ActorKey) -> Row | None:
         row = await self.inner.read(key)
         if row is None:
@@ -88,6 +91,24 @@ class EncryptedStore:
 
     async def rewrite(self, key: ActorKey, revision: int, old: bytes, new: bytes) -> bool:
         raise NotImplementedError("rewrite works on ciphertext: use rotate()")
+
+    async def scan_prefix(
+        self, system: str, prefix: str, after: ActorKey | None, limit: int
+    ) -> tuple[list[ScannedRow], ActorKey | None]:
+        """Rows of `system` whose actor starts with `prefix`, decrypted, in key order after
+        `after`; and the key to continue from (None when the prefix is exhausted). Rows outside
+        the prefix are never decrypted; a row no key opens is skipped, not fatal."""
+        start = after or ActorKey(system, prefix)
+        rows = await self.inner.scan(start, limit)
+        out: list[ScannedRow] = []
+        for r in rows:
+            if r.key.system != system or not r.key.actor.startswith(prefix):
+                return out, None
+            try:
+                out.append(ScannedRow(r.key, self._open(r.key, r.data) or b"", r.revision))
+            except DecryptionError:
+                continue
+        return out, (rows[-1].key if len(rows) == limit else None)
 
     async def rotate(self, batch: int = 500, max_rounds: int = 10) -> RotationReport:
         """Re-seal every row not yet under the primary key, in batches, fenced on revision.

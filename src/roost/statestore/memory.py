@@ -129,6 +129,16 @@ class MemoryStore:
             if rec is not None and rec.owner == node_id:
                 rec.owner, rec.expires = None, 0.0
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        self._check()
+        if keys:
+            K.check_node(node_id)
+            K.check_keys(keys)
+        for k in keys:
+            rec = self._rows.get(k)
+            if rec is not None and rec.owner == node_id:
+                del self._rows[k]
+
     async def read(self, key: ActorKey) -> Row | None:
         self._check()
         K.check_key(key)

@@ -348,6 +348,23 @@ class MysqlStore:
 
         await self._call("release", op)
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        if not keys:
+            return
+        K.check_node(node_id)
+        K.check_keys(keys)
+
+        async def op(conn: Any) -> None:
+            for chunk in K.chunks(keys, _KEYS_PER_STATEMENT):
+                where, args = _key_filter(chunk)
+                await self._execute(
+                    conn,
+                    f"DELETE FROM roost_actors WHERE owner = %s AND ({where})",
+                    [node_id, *args],
+                )
+
+        await self._call("delete", op)
+
     async def read(self, key: ActorKey) -> Row | None:
         K.check_key(key)
 

@@ -86,6 +86,12 @@ FROM unnest($1::text[], $2::text[]) AS k(system, actor)
 WHERE r.system = k.system AND r.actor = k.actor AND r.owner = $3
 """
 
+_DELETE = """
+DELETE FROM roost_actors AS r
+USING unnest($1::text[], $2::text[]) AS k(system, actor)
+WHERE r.system = k.system AND r.actor = k.actor AND r.owner = $3
+"""
+
 _READ = """
 SELECT data, revision, parent,
        CASE WHEN lease_expires > clock_timestamp() THEN owner END AS owner
@@ -345,6 +351,20 @@ class PostgresStore:
                 )
 
         await self._call("release", op)
+
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        if not keys:
+            return
+        K.check_node(node_id)
+        K.check_keys(keys)
+
+        async def op(conn: asyncpg.Connection) -> None:
+            for chunk in K.chunks(keys, _RENEW_CHUNK):
+                await conn.execute(
+                    _DELETE, [k.system for k in chunk], [k.actor for k in chunk], node_id
+                )
+
+        await self._call("delete", op)
 
     async def read(self, key: ActorKey) -> Row | None:
         K.check_key(key)

@@ -287,6 +287,20 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite release failed: {exc}") from exc
 
+    async def delete(self, node_id: str, keys: Sequence[ActorKey]) -> None:
+        if not keys:
+            return
+        K.check_node(node_id)
+        K.check_keys(keys)
+        try:
+            async with self._transaction() as c:
+                await c.executemany(
+                    "DELETE FROM roost_actors WHERE system = ? AND actor = ? AND owner = ?",
+                    [(*k, node_id) for k in keys],
+                )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite delete failed: {exc}") from exc
+
     async def read(self, key: ActorKey) -> Row | None:
         K.check_key(key)
         rows = await self._fetch(

@@ -1,0 +1,222 @@
+"""Composition: what happens after a turn (workflows), channels, and timer ticks.
+
+A mixin of `Runtime`. Workflow steps run after the turn has ended (the actor is free again):
+- effects are started in the background; a failure is logged and counted, never returned;
+- a pipe sends the reply, a forward the original input, to another actor, and the caller gets
+  that actor's reply;
+- a broadcast reaches every active subscriber of the channel in the cluster (through the node's
+  broadcaster; locally when there is none), each at most once (deduplicated by broadcast id, also
+  across a handoff racing the delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+
+from roost.errors import NotOwner, RoostError
+from roost.runtime.activation import Activation
+from roost.runtime.timers import Tick, TimerWheel
+from roost.sdk.context import ActorId, Invoker
+from roost.sdk.value import Value
+from roost.sdk.workflow import Broadcast, Effect, Pipe
+
+if TYPE_CHECKING:
+    from roost.metrics import Metrics
+    from roost.statestore.base import ActorKey
+
+log = logging.getLogger("roost.runtime")
+
+SEEN_BROADCASTS = 64  # per subscriber activation: enough to cover any handoff race
+
+# (system, broadcast, metadata, caller, broadcast id) -> delivered everywhere
+Broadcaster = Callable[
+    [str, Broadcast, Mapping[str, str] | None, ActorId | None, str], Awaitable[None]
+]
+# (effect, caller system, metadata, caller) -> persisted for later
+DelayedEffects = Callable[[Effect, str, Mapping[str, str] | None, ActorId], Awaitable[None]]
+
+
+class Composition:
+    # provided by Runtime
+    invoker: Invoker | None
+    metrics: Metrics
+    active: dict[ActorKey, Activation]
+    clock: Callable[[], float]
+    tasks: set[asyncio.Task[Any]]
+    broadcaster: Broadcaster | None
+    delayed_effects: DelayedEffects | None
+    subscribers: dict[tuple[str, str], dict[ActorKey, Activation]]
+    timers: TimerWheel[Activation]
+
+    async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
+                     parent: str | None = None, metadata: Mapping[str, str] | None = None,
+                     caller: ActorId | None = None, shielded: bool = False,
+                     dedupe: str | None = None) -> Any: ...  # fmt: skip
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """A background task owned by the runtime (kept referenced, cancelled by `stop`)."""
+        task = asyncio.get_running_loop().create_task(coro, name=what)
+        self.tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self.tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("%s failed: %s", what, t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def run_workflow(
+        self,
+        me: ActorId,
+        value: Value,
+        reply: Any,
+        payload: Any,
+        metadata: Mapping[str, str] | None,
+    ) -> Any:
+        for effect in value.effects:
+            self.spawn(self._effect(me, effect, metadata), f"effect {me}->{effect.actor}")
+        step = value.broadcast_step
+        if step is not None:
+            self.spawn(self.broadcast(me.system, step, metadata, me), f"broadcast {step.channel}")
+        routing = value.routing
+        if routing is None:
+            return reply
+        if self.invoker is None:
+            raise RoostError("this runtime has no invoker for pipe/forward")
+        body = reply if isinstance(routing, Pipe) else payload
+        return await self.invoker.invoke(
+            routing.actor,
+            routing.action,
+            body,
+            system=routing.system or me.system,
+            parent=routing.parent,
+            metadata=metadata,
+            caller=me,
+        )
+
+    async def _effect(self, me: ActorId, e: Effect, metadata: Mapping[str, str] | None) -> None:
+        meta = {**(metadata or {}), **e.metadata}
+        try:
+            if e.delay_ms:
+                if self.delayed_effects is not None:
+                    await self.delayed_effects(e, me.system, meta, me)
+                    return
+                await asyncio.sleep(e.delay_ms / 1000.0)
+            if self.invoker is None:
+                raise RoostError("this runtime has no invoker for side effects")
+            await self.invoker.invoke(
+                e.actor, e.action, e.payload, system=e.system or me.system, parent=e.parent,
+                metadata=meta, caller=me,
+            )  # fmt: skip
+        except RoostError as exc:
+            self.metrics.bump(self.metrics.workflow_errors, ("effect",))
+            log.warning("side effect %s -> %s.%s failed: %s", me, e.actor, e.action, exc)
+
+    # --- channels -------------------------------------------------------------------------------
+
+    def subscribe(self, act: Activation) -> None:
+        for ch in act.type.channels:
+            self.subscribers.setdefault((act.key.system, ch.topic), {})[act.key] = act
+
+    def unsubscribe(self, act: Activation) -> None:
+        for ch in act.type.channels:
+            subs = self.subscribers.get((act.key.system, ch.topic))
+            if subs is not None and subs.get(act.key) is act:
+                del subs[act.key]
+
+    async def broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+    ) -> None:
+        bid = uuid.uuid4().hex
+        target = step.system or system
+        if self.broadcaster is not None:
+            await self.broadcaster(target, step, metadata, caller, bid)
+        else:
+            await self.deliver_local(target, step, metadata, caller, bid)
+
+    async def deliver_local(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> int:
+        """Deliver to this node's active subscribers; returns how many were reached."""
+        subs = list(self.subscribers.get((system, step.channel), {}).values())
+        for act in subs:
+            action = step.action or next(
+                c.action for c in act.type.channels if c.topic == step.channel
+            )
+            self.spawn(
+                self._deliver(act, action, step.payload, metadata, caller, bid),
+                f"deliver {step.channel} to {act.key}",
+            )
+        return len(subs)
+
+    async def _deliver(self, act: Activation, action: str, payload: Any,
+                       metadata: Mapping[str, str] | None, caller: ActorId | None,
+                       bid: str) -> None:  # fmt: skip
+        system, actor = act.key
+        try:
+            try:
+                await self.invoke(system, actor, action, payload, metadata=metadata,
+                                  caller=caller, dedupe=bid)  # fmt: skip
+            except NotOwner:  # handed off meanwhile: follow it (its new owner dedupes too)
+                if self.invoker is not None:
+                    await self.invoker.invoke(actor, action, payload, system=system,
+                                              metadata=metadata, caller=caller)  # fmt: skip
+        except RoostError as exc:
+            self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
+            log.warning("broadcast delivery to %s failed: %s", act.key, exc)
+
+    # --- timers ---------------------------------------------------------------------------------
+
+    def fire_timers(self, now: float) -> int:
+        fired = 0
+        for tick in self.timers.due(now):
+            act = tick.owner
+            if act.closed:
+                continue  # gone: its new owner arms its own timers
+            self.timers.rearm(tick, now)
+            if tick.running:
+                continue  # the previous tick is still queued or running: skip, don't pile up
+            tick.running = True
+            fired += 1
+            self.spawn(self._tick(tick), f"tick {act.key}.{tick.timer.action}")
+        return fired
+
+    async def _tick(self, tick: Tick[Activation]) -> None:
+        system, actor = tick.owner.key
+        t0 = time.perf_counter()
+        try:
+            await self.invoke(system, actor, tick.timer.action)
+        except NotOwner:
+            pass  # moved: the new owner ticks it
+        except RoostError as exc:
+            log.warning("timer %s.%s failed after %.3fs: %s", tick.owner.key,
+                        tick.timer.action, time.perf_counter() - t0, exc)  # fmt: skip
+        finally:
+            tick.running = False
+
+
+def seen(act: Activation, bid: str) -> bool:
+    """Record a broadcast id on a subscriber activation; True when it was seen already."""
+    ids = act.seen
+    if ids is None:
+        ids = act.seen = deque(maxlen=SEEN_BROADCASTS)
+    if bid in ids:
+        return True
+    ids.append(bid)
+    return False
