@@ -64,6 +64,7 @@ class Core:
         )
         self.runtime.invoker = self.router
         scan = store.scan_prefix if isinstance(store, EncryptedStore) else _plain_scan(self.store)
+        self.scan_prefix: PrefixScan = scan  # for other bookkeeping rows (actor hosts)
         self.scheduler = Scheduler(
             node_id=node_id, store=self.store, scan=scan, invoker=self.router,
             owns=self.router.owns,

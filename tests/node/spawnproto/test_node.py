@@ -36,6 +36,10 @@ class Relay(Actor):
         return Value().response(reply)
 
     @action
+    async def to_js(self, payload: dict[str, Any], ctx: Context) -> Value:
+        return Value().response({"value": payload["value"]}).pipe("js-counter", "add")
+
+    @action
     async def whoami(self, payload: Any, ctx: Context) -> Value:
         caller = [ctx.caller.name, ctx.caller.system] if ctx.caller else None
         return Value().response(
@@ -274,3 +278,11 @@ async def test_registration_and_state_survive_a_restart(tmp_path: Path, key: str
             await second.drain()
     finally:
         await host.stop()
+
+
+async def test_pipes_between_python_and_host_actors(node: Node, host: FakeHost) -> None:
+    await host.register(proxy(node), host.registration())
+    assert await json_call(node, "relay", "to_js", {"value": 3}) == (200, {"total": 3})
+    assert host.calls[-1].caller.name == "relay"  # the pipe's target sees who piped to it
+    assert await json_call(node, "js-counter", "pipe", {"value": 2}) == (200, {"total": 2})
+    assert await json_call(node, "incrementor", "get_state") == (200, {"total": 2})

@@ -1,7 +1,8 @@
 """`HostRegistry`: which actor hosts registered which actors, kept in the statestore, and which
 of those hosts answer right now.
 
-Each registration is one row of the statestore, in the reserved system `__roost__` under
+Each registration is one row of the statestore, in the reserved system `__roost__` (beside the
+runtime's scheduled invocations and timer pins) under
 ``registration/{system}/{host URL}``: the RegistrationRequest bytes and the host's URL, written
 through the ordinary acquire/write/release path (so `EncryptedStore` seals it like any state). A
 host that registers again replaces its row. Every node reads all rows on start, on a periodic
@@ -23,15 +24,15 @@ from dataclasses import dataclass
 
 import orjson
 
-from roost.errors import HostUnavailable, LeaseHeld, RoostError, StoreUnavailable
+from roost.errors import HostUnavailable, LeaseHeld, StoreUnavailable
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.hostclient import HostClient
 from roost.node.spawnproto.wire import json_type_url
+from roost.runtime.reserved import RESERVED_SYSTEM, PrefixScan
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
 log = logging.getLogger("roost.spawnproto")
 
-RESERVED_SYSTEM = "__roost__"
 PREFIX = "registration/"
 SCAN_BATCH = 500
 
@@ -85,6 +86,7 @@ class HostRegistry:
         *,
         node_id: str,
         store: StateStore,
+        scan: PrefixScan,
         client: HostClient,
         on_change: Callable[[], None],
         lease_s: float = 10.0,
@@ -92,6 +94,7 @@ class HostRegistry:
     ) -> None:
         self.node_id = node_id
         self.store = store
+        self.scan = scan
         self.client = client
         self.on_change = on_change
         self.lease_s = lease_s
@@ -134,21 +137,16 @@ class HostRegistry:
     async def load(self) -> bool:
         """Read every registration from the store; returns whether anything changed."""
         found: dict[ActorKey, HostEntry] = {}
-        after = ActorKey(RESERVED_SYSTEM, "")
+        after: ActorKey | None = None
         while True:
-            rows = await self.store.scan(after, SCAN_BATCH)
+            rows, after = await self.scan(RESERVED_SYSTEM, PREFIX, after, SCAN_BATCH)
             for r in rows:
-                if r.key.system != RESERVED_SYSTEM:
-                    rows = []
-                    break
-                if r.key.actor.startswith(PREFIX):
-                    try:
-                        found[r.key] = HostEntry.decode(r.data)
-                    except (ValueError, KeyError, TypeError, RoostError) as exc:
-                        log.warning("unreadable registration %s: %s", r.key, exc)
-            if len(rows) < SCAN_BATCH:
+                try:
+                    found[r.key] = HostEntry.decode(r.data)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("unreadable registration %s: %s", r.key, exc)
+            if after is None:
                 break
-            after = rows[-1].key
         return self._merge(found, replace=True)
 
     def _merge(self, found: dict[ActorKey, HostEntry], *, replace: bool) -> bool:

@@ -48,6 +48,7 @@ class SpawnProtocol:
         self.registry = HostRegistry(
             node_id=cfg.node_id,
             store=node.core.store,
+            scan=node.core.scan_prefix,
             client=self.client,
             on_change=self._install,
             lease_s=cfg.lease,
