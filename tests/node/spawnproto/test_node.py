@@ -286,3 +286,17 @@ async def test_pipes_between_python_and_host_actors(node: Node, host: FakeHost) 
     assert host.calls[-1].caller.name == "relay"  # the pipe's target sees who piped to it
     assert await json_call(node, "js-counter", "pipe", {"value": 2}) == (200, {"total": 2})
     assert await json_call(node, "incrementor", "get_state") == (200, {"total": 2})
+
+
+async def test_scheduled_invocation_is_kept_and_fired_later(node: Node, host: FakeHost) -> None:
+    await host.register(proxy(node), host.registration())
+    due = int(time.time() * 1000) + 300
+    status, out, _ = await invoke(node, "js-counter", "add", {"value": 9}, scheduled_to=due)
+    assert status == 200 and out.WhichOneof("payload") == "noop"
+    assert not [c for c in host.calls if c.action_name == "add"]
+    for _ in range(100):
+        if await json_call(node, "js-counter", "get") == (200, {"total": 9, "inits": 1}):
+            assert time.time() * 1000 >= due
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the scheduled invocation never ran")

@@ -11,7 +11,6 @@ Retry-After), a deadline (504). `status_of` is the one place an error becomes a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -146,10 +145,14 @@ class ProtocolApi:
             target = self._target(system, actor, parent)
             payload = self._payload(req, target)
             call = (actor, action, payload, system, parent, dict(req.metadata), caller)
-            delay = (req.scheduled_to / 1000.0 - time.time()) if req.scheduled_to else 0.0
-            if getattr(req, "async") or delay > 0:  # `async` is a Python keyword
-                self.node.background(self._later(delay, *call), f"spawn async {system}/{actor}")
-                result: Any = None
+            result: Any = None
+            if req.scheduled_to > time.time() * 1000:  # kept in the store, fired by the owner
+                await self.node.core.schedule(
+                    actor, action, payload, system=system, parent=parent,
+                    metadata=call[5], caller=caller, at_ms=req.scheduled_to,
+                )  # fmt: skip
+            elif getattr(req, "async"):  # `async` is a Python keyword
+                self.node.background(self._later(*call), f"spawn async {system}/{actor}")
             else:
                 result = await self.node.invoke(
                     actor, action, payload, system=system, parent=parent,
@@ -209,7 +212,6 @@ class ProtocolApi:
 
     async def _later(
         self,
-        delay: float,
         actor: str,
         action: str,
         payload: Any,
@@ -218,8 +220,6 @@ class ProtocolApi:
         metadata: dict[str, str],
         caller: ActorId | None,
     ) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
         try:
             await self.node.invoke(
                 actor, action, payload, system=system, parent=parent, metadata=metadata,
