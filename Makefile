@@ -25,7 +25,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: venv system-deps lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --timeout 600
 
 bench: venv system-deps
 	$(BIN)/python -m bench

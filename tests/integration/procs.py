@@ -42,10 +42,11 @@ class Proc:
 
 
 class ProcCluster:
-    def __init__(self, tmp: Path, system: str, store: str = PG_URL) -> None:
+    def __init__(self, tmp: Path, system: str, store: str = PG_URL, actors: str = ACTORS) -> None:
         self.tmp = tmp
         self.system = system
         self.store = store
+        self.actors = actors
         self.env = {
             **os.environ,
             "ROOST_STATESTORE_KEY": generate_key(),
@@ -55,14 +56,14 @@ class ProcCluster:
         self.nodes: dict[str, Proc] = {}
         self.seed_port: int | None = None
 
-    def start(self, node_id: str, actors: str = ACTORS) -> Proc:
+    def start(self, node_id: str) -> Proc:
         http, gossip, proxy = free_port(), free_port(), free_port()
         if self.seed_port is None:
             self.seed_port = gossip
         log = self.tmp / f"{node_id}.log"
         args = [
             sys.executable, "-m", "roost", "node", "--node-id", node_id,
-            "--system", self.system, "--actors", actors, "--proxy-http", f"127.0.0.1:{proxy}",
+            "--system", self.system, "--actors", self.actors, "--proxy-http", f"127.0.0.1:{proxy}",
             "--http", f"127.0.0.1:{http}", "--gossip", f"127.0.0.1:{gossip}",
             "--seeds", f"127.0.0.1:{self.seed_port}", "--statestore", self.store,
             "--drain-timeout", "20",
@@ -146,6 +147,8 @@ class Load:
                     if r.status == 200:
                         return "ok", data
                     last = f"{r.status} {data}"
+                    if r.status == 504:  # the API's "outcome unknown" (e.g. the owner died)
+                        return "unknown", last
                     if r.status != 503:
                         return "failed", last
             except aiohttp.ClientConnectorError as exc:

@@ -35,10 +35,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.serf, pytest.mark.postgres]
 async def cluster(tmp_path: Path) -> AsyncIterator[ProcCluster]:
     need(shutil.which("serf") is not None, "serf is not installed (apt-get install serf)")
     need(_pg_up(), "PostgreSQL is not running on 127.0.0.1:5432")
-    c = ProcCluster(tmp_path, f"poly-{uuid.uuid4().hex[:8]}")
+    actors = ACTORS + ",examples.polyglot:Doubler"
+    c = ProcCluster(tmp_path, f"poly-{uuid.uuid4().hex[:8]}", actors=actors)
     try:
         for i in (1, 2):
-            c.start(f"n{i}", ACTORS + ",examples.polyglot:Doubler")
+            c.start(f"n{i}")
         for p in list(c.nodes.values()):
             await c.wait_ready(p)
         await c.wait_active(c.nodes["n1"], 2)

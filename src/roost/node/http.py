@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from google.protobuf import symbol_database
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from roost.errors import (
@@ -31,7 +30,7 @@ from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
-from roost.sdk.state import encode_json, parse_json_payload
+from roost.sdk.state import encode_json, message_from, parse_json_payload
 from roost.sdk.workflow import Broadcast
 
 if TYPE_CHECKING:
@@ -202,23 +201,14 @@ async def read_payload(request: web.Request, max_body: int) -> Any:
 def parse_protobuf(body: bytes, type_name: str | None) -> Any:
     if not type_name:
         raise BadRequest("application/protobuf needs X-Roost-Type naming the message type")
-    try:
-        cls = symbol_database.Default().GetSymbol(type_name)
-    except KeyError:
-        raise BadRequest(
-            f"X-Roost-Type {type_name[:200]!r} is not a message type known here"
-        ) from None
-    msg = cls()
-    try:
-        msg.ParseFromString(body)
-    except DecodeError as exc:
-        raise BadRequest(f"body is not a valid {type_name}: {exc}") from exc
-    return msg
+    return message_from(type_name, body)
 
 
-def reply_response(request: web.Request, reply: Any) -> web.Response:
-    """The reply as JSON, or as protobuf bytes when the caller accepts it and it is a message."""
-    if isinstance(reply, Message) and any(p in request.headers.get("Accept", "") for p in PROTOBUF):
+def reply_response(request: web.Request, reply: Any, *, internal: bool = False) -> web.Response:
+    """The reply as JSON, or as protobuf bytes when the caller accepts it (peers always do) and
+    it is a message."""
+    accept = request.headers.get("Accept", "")
+    if isinstance(reply, Message) and (internal or any(p in accept for p in PROTOBUF)):
         return web.Response(
             body=reply.SerializeToString(),
             content_type="application/protobuf",
@@ -384,7 +374,7 @@ class HttpApi:
                 timeout=timeout,
                 dedupe=h.get("X-Roost-Dedupe"),
             )
-            return json_response(reply)
+            return reply_response(request, reply, internal=True)
         except RoostError as exc:
             return error_response(exc)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:

@@ -23,7 +23,7 @@ from roost.placement.router import Unreachable
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import request_id as current_request_id
 from roost.sdk.context import ActorId
-from roost.sdk.state import encode_json
+from roost.sdk.state import encode_json, message_from
 
 CONNECT_TIMEOUT = 2.0  # a live peer on a LAN accepts in milliseconds; longer means it is gone
 
@@ -105,6 +105,7 @@ class HttpForwarder:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
+                reply_type = resp.headers.get("X-Roost-Type")
         except aiohttp.ClientConnectorError as exc:
             raise Unreachable(f"cannot connect to {member.id} at {member.http}: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -113,6 +114,8 @@ class HttpForwarder:
                 "its outcome is unknown"
             ) from exc
         if status == 200:
+            if reply_type is not None:  # a protobuf reply keeps its type across nodes
+                return message_from(reply_type, raw)
             return orjson.loads(raw) if raw else None
         raise error_from_body(status, raw)
 

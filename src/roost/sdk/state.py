@@ -10,7 +10,7 @@ import json
 from typing import Any, Protocol
 
 import orjson
-from google.protobuf import json_format
+from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
 from roost.errors import BadRequest
@@ -140,4 +140,19 @@ def coerce_payload(payload: Any, message_type: type[Message]) -> Message:
             raise BadRequest(f"payload must be a {name} (as JSON object or bytes)")
     except (json_format.ParseError, DecodeError) as exc:
         raise BadRequest(f"payload is not a valid {name}: {exc}") from exc
+    return msg
+
+
+def message_from(type_name: str, data: bytes) -> Message:
+    """Parse `data` as the protobuf message type named `type_name` (full name), which must be
+    known in this process (its generated module imported). BadRequest otherwise."""
+    try:
+        desc = descriptor_pool.Default().FindMessageTypeByName(type_name)
+    except KeyError:
+        raise BadRequest(f"message type {type_name[:200]!r} is not known here") from None
+    msg = message_factory.GetMessageClass(desc)()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise BadRequest(f"not a valid {type_name}: {exc}") from exc
     return msg
