@@ -319,7 +319,9 @@ def test_secrets_are_referenced_from_the_chart_secret(default: Rendered) -> None
         for name, e in default.env.items()
         if "secretKeyRef" in e.get("valueFrom", {})
     }
-    assert set(refs) == set(SECRET_ENV) | {"ROOST_STATESTORE_URL"}
+    # per-system keys and remote tokens are composed from their own Secrets (see below)
+    composed = {"ROOST_SYSTEM_KEYS", "ROOST_REMOTE_TOKENS"}
+    assert set(refs) == (set(SECRET_ENV) - composed) | {"ROOST_STATESTORE_URL"}
     for name, ref in refs.items():
         assert ref["name"] == secret["metadata"]["name"]
         assert ref["key"] in secret["data"] or ref.get("optional") is True, name
@@ -507,3 +509,53 @@ def test_grafana_dashboard_configmap_is_valid_and_carries_the_dashboard(
     assert maps[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
     kube_validate.validate(maps[0], KUBE_VERSION, strict=True)
     assert not [m for m in render(helm, {}) if "roost.json" in m.get("data", {})]
+
+
+SYSTEMS = {
+    "replicaCount": 3,
+    "secrets": {"existingSecret": "roost-secrets"},
+    "systems": {
+        "billing-eu": {
+            "statestore": {
+                "type": "postgres", "host": "pg.billing.svc", "database": "billing",
+                "pool": 20, "credentialsSecret": "billing-db",
+            }
+        }
+    },
+    "remoteSystems": {
+        "payments": {
+            "url": "https://payments.example:8800",
+            "tokenSecret": {"name": "payments-api", "key": "token"},
+        }
+    },
+}  # fmt: skip
+
+
+def test_several_systems_and_remote_systems(helm: ModuleType, kube_validate: ModuleType) -> None:
+    rendered = render(helm, SYSTEMS)
+    assert rendered.config["ROOST_SYSTEM"] == "spawn-system,billing-eu"
+    env = rendered.env
+    assert env["ROOST_SYS_BILLING_EU_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "billing-db", "key": "password",
+    }  # fmt: skip
+    assert env["ROOST_SYSTEM_STATESTORES"]["value"] == (
+        "billing-eu=postgresql://$(ROOST_SYS_BILLING_EU_USER):$(ROOST_SYS_BILLING_EU_PASSWORD)"
+        "@pg.billing.svc:5432/billing?pool_size=20"
+    )
+    assert env["ROOST_SYSTEM_KEYS"]["value"] == "billing-eu=$(ROOST_SYS_BILLING_EU_KEY)"
+    assert env["ROOST_REMOTE_SYSTEMS"]["value"] == "payments=https://payments.example:8800"
+    assert env["ROOST_REMOTE_TOKENS"]["value"] == "payments=$(ROOST_REMOTE_TOKEN_PAYMENTS)"
+    names = [e["name"] for e in rendered.container["env"]]
+    # Kubernetes expands $(VAR) only from variables defined earlier in the list
+    assert names.index("ROOST_SYS_BILLING_EU_PASSWORD") < names.index("ROOST_SYSTEM_STATESTORES")
+    assert names.index("ROOST_REMOTE_TOKEN_PAYMENTS") < names.index("ROOST_REMOTE_TOKENS")
+    for manifest in rendered:
+        if not manifest["apiVersion"].startswith("monitoring.coreos.com/"):
+            kube_validate.validate(manifest, KUBE_VERSION, strict=True)
+
+
+def test_a_bad_system_statestore_is_refused_by_the_schema(helm: ModuleType) -> None:
+    store = {"type": "oracle", "host": "h", "database": "d", "credentialsSecret": "s"}
+    bad = {**SYSTEMS, "systems": {"billing": {"statestore": store}}}
+    with pytest.raises(Exception, match=r"/systems/billing/statestore/type': value must be one of"):
+        render(helm, bad)

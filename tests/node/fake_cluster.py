@@ -9,7 +9,7 @@ gossip itself is tested with real serf agents in tests/membership.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from roost.membership.base import Member, MemberStatus, MemberView, ViewListener
@@ -37,9 +37,12 @@ class Hub:
 class HubMembership:
     """One node's `Membership`, backed by the hub."""
 
-    def __init__(self, hub: Hub, node_id: str, http: str) -> None:
+    def __init__(
+        self, hub: Hub, node_id: str, http: str, tags: dict[str, str] | None = None
+    ) -> None:
         self.hub = hub
-        self.me = Member(node_id, http, "", MemberStatus.JOINING)
+        self.tags = dict(tags or {})
+        self.me = Member(node_id, http, "", MemberStatus.JOINING, tags=self.tags)
 
     @property
     def view(self) -> MemberView:
@@ -52,7 +55,7 @@ class HubMembership:
         self.hub.put(self.me)
 
     async def set_status(self, status: MemberStatus) -> None:
-        self.me = Member(self.me.id, self.me.http, "", status)
+        self.me = Member(self.me.id, self.me.http, "", status, tags=self.tags)
         self.hub.put(self.me)
 
     async def leave(self) -> None:
@@ -64,24 +67,39 @@ class HubMembership:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    tmp_path: Path, key: str, ids: Sequence[str], actors: Sequence[type], **config: object
+    tmp_path: Path,
+    key: str,
+    ids: Sequence[str],
+    actors: Sequence[type],
+    per_node: Mapping[str, Mapping[str, object]] | None = None,
+    **config: object,
 ) -> AsyncIterator[list[Node]]:
-    """Start one node per id (all active once this yields); drain them all on exit."""
+    """Start one node per id (all active once this yields); drain them all on exit.
+    `per_node[id]` overrides settings of one node (e.g. the systems it hosts, or its
+    `actor_classes`)."""
     hub = Hub()
     nodes: list[Node] = []
     try:
         for node_id in ids:
             http = f"127.0.0.1:{free_port()}"
+            settings = {
+                "statestore": f"sqlite:///{tmp_path}/cluster.db",
+                **config,
+                **(per_node or {}).get(node_id, {}),
+            }
+            classes = settings.pop("actor_classes", actors)
             cfg = NodeConfig(
                 node_id=node_id,
                 http=http,
                 seeds=("127.0.0.1:1",),  # cluster mode (a forwarder); the hub replaces gossip
                 cluster_secret=SECRET,
-                statestore=f"sqlite:///{tmp_path}/cluster.db",
                 statestore_key=key,
-                **config,  # type: ignore[arg-type]
+                **settings,  # type: ignore[arg-type]
             )
-            node = Node(cfg, actor_classes=actors, membership=HubMembership(hub, node_id, http))
+            membership = HubMembership(hub, node_id, http)
+            node = Node(cfg, actor_classes=classes, membership=membership)  # type: ignore[arg-type]
+            membership.tags = dict(node.gossip_tags)  # what a Serf agent would carry
+            membership.me = Member(node_id, http, "", MemberStatus.JOINING, tags=membership.tags)
             nodes.append(node)
             await node.start()
         yield nodes

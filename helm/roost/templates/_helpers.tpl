@@ -105,3 +105,65 @@ includes this, so `helm template` and `helm install` fail the same way. */}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
 {{- end }}
+
+{{/* ROOST_SYSTEM: the main system, then every system declared under `systems`. */}}
+{{- define "roost.systemNames" -}}
+{{- $names := list .Values.system }}
+{{- range $name, $_ := .Values.systems }}{{- $names = append $names $name }}{{- end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/* An environment variable name for a system name (billing-eu -> BILLING_EU). */}}
+{{- define "roost.envName" -}}
+{{- regexReplaceAll "[^A-Z0-9]" (upper .) "_" }}
+{{- end }}
+
+{{/* Env of the per-system statestores and the remote systems: each secret value in its own
+variable first, then the lists the node reads, which Kubernetes expands with $(VAR). */}}
+{{- define "roost.systemsEnv" -}}
+{{- $stores := list }}
+{{- $keys := list }}
+{{- range $name, $sys := .Values.systems }}
+{{- $v := include "roost.envName" $name }}
+{{- $st := $sys.statestore }}
+- name: ROOST_SYS_{{ $v }}_USER
+  valueFrom:
+    secretKeyRef: {name: {{ $st.credentialsSecret }}, key: username}
+- name: ROOST_SYS_{{ $v }}_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $st.credentialsSecret }}, key: password}
+- name: ROOST_SYS_{{ $v }}_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $st.credentialsSecret }}, key: encryptionKey}
+{{- $scheme := ternary "postgresql" "mysql" (eq $st.type "postgres") }}
+{{- $port := $st.port | default (ternary 5432 3306 (eq $st.type "postgres")) }}
+{{- $url := printf "%s://$(ROOST_SYS_%s_USER):$(ROOST_SYS_%s_PASSWORD)@%s:%v/%s?pool_size=%v" $scheme $v $v $st.host $port $st.database ($st.pool | default 10) }}
+{{- $stores = append $stores (printf "%s=%s" $name $url) }}
+{{- $keys = append $keys (printf "%s=$(ROOST_SYS_%s_KEY)" $name $v) }}
+{{- end }}
+{{- if $stores }}
+- name: ROOST_SYSTEM_STATESTORES
+  value: {{ join ";" $stores | quote }}
+- name: ROOST_SYSTEM_KEYS
+  value: {{ join ";" $keys | quote }}
+{{- end }}
+{{- $remotes := list }}
+{{- $tokens := list }}
+{{- range $name, $r := .Values.remoteSystems }}
+{{- $remotes = append $remotes (printf "%s=%s" $name $r.url) }}
+{{- with $r.tokenSecret }}
+- name: ROOST_REMOTE_TOKEN_{{ include "roost.envName" $name }}
+  valueFrom:
+    secretKeyRef: {name: {{ .name }}, key: {{ .key }}}
+{{- $tokens = append $tokens (printf "%s=$(ROOST_REMOTE_TOKEN_%s)" $name (include "roost.envName" $name)) }}
+{{- end }}
+{{- end }}
+{{- if $remotes }}
+- name: ROOST_REMOTE_SYSTEMS
+  value: {{ join "," $remotes | quote }}
+{{- end }}
+{{- if $tokens }}
+- name: ROOST_REMOTE_TOKENS
+  value: {{ join "," $tokens | quote }}
+{{- end }}
+{{- end }}

@@ -104,8 +104,10 @@ class Membership(Protocol):
 class LocalMembership:
     """A cluster of one: no gossip, no agent. Used when no seeds are given."""
 
-    def __init__(self, node_id: str, http: str, gossip: str = "") -> None:
-        self._me = Member(node_id, http, gossip, MemberStatus.JOINING)
+    def __init__(
+        self, node_id: str, http: str, gossip: str = "", tags: Mapping[str, str] | None = None
+    ) -> None:
+        self._me = Member(node_id, http, gossip, MemberStatus.JOINING, tags=dict(tags or {}))
         self._view = MemberView({node_id: self._me}, 1)
         self._listeners: list[ViewListener] = []
 

@@ -90,6 +90,7 @@ class SerfMembership:
         )
         self._discovery = Discovery(seeds, resolver, self._mdns)
         self._tags = {
+            **dict(settings.tags),
             TAG_HTTP: settings.http_advertise,
             TAG_STATUS: MemberStatus.JOINING.value,
             TAG_PROTO: str(PROTOCOL_VERSION),

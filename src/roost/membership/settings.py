@@ -30,6 +30,8 @@ class SerfSettings:
     gossip_advertise: str | None = None
     # The HTTP address peers use to reach this node; travels as tag `http`.
     http_advertise: str = ""
+    # More tags to publish (e.g. `systems`: the actor systems this node hosts), as pairs.
+    tags: tuple[tuple[str, str], ...] = ()
     # "host:port", "dns:NAME[:PORT]" or "mdns"; may include this node itself.
     seeds: tuple[str, ...] = ()
     # ROOST_CLUSTER_SECRET: keys gossip encryption and the RPC auth token.

@@ -26,12 +26,12 @@ async def invoke(
     (and no `url` is given), otherwise over HTTP to `url` or ROOST_URL (default
     http://127.0.0.1:8800)."""
     if url is None:
-        found = local.find(system)
-        if found is not None:
-            name, running = found
+        running = local.find(system)
+        if running is not None:
             return await running.invoke(
-                actor, action, payload, system=name, parent=parent, metadata=metadata
-            )
+                actor, action, payload, system=system or running.default_system,
+                parent=parent, metadata=metadata,
+            )  # fmt: skip
     async with Client(url or os.environ.get("ROOST_URL", DEFAULT_URL)) as client:
         return await client.invoke(
             actor,

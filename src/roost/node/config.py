@@ -88,13 +88,35 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--actor-host", "ROOST_ACTOR_HOST", None, "URL of every actor host (overrides the port)"
     ),
+    Option(
+        "--system-statestore",
+        "ROOST_SYSTEM_STATESTORES",
+        "",
+        "a system with a statestore of its own: NAME=URL (repeat the flag; ';' between pairs "
+        "in the variable); other systems use --statestore",
+        "pairs;",
+    ),
+    Option(
+        "--remote-system",
+        "ROOST_REMOTE_SYSTEMS",
+        "",
+        "a system hosted by another Roost cluster: NAME=URL of its API (repeatable or a comma "
+        "list); its token comes from ROOST_REMOTE_TOKENS",
+        "pairs,",
+    ),
     Option("--log-level", "ROOST_LOG_LEVEL", "info", "debug, info, warning or error"),
     Option("--log-format", "ROOST_LOG_FORMAT", "text", "text or json"),
 )
 
 PROXY_PORT = 9001  # Spawn's proxy port, where its SDKs look by default
 
-SECRET_ENV = ("ROOST_STATESTORE_KEY", "ROOST_STATESTORE_OLD_KEYS", "ROOST_CLUSTER_SECRET")
+SECRET_ENV = (
+    "ROOST_STATESTORE_KEY",
+    "ROOST_STATESTORE_OLD_KEYS",
+    "ROOST_CLUSTER_SECRET",
+    "ROOST_SYSTEM_KEYS",
+    "ROOST_REMOTE_TOKENS",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +146,10 @@ class NodeConfig:
     proxy_http: str | None = None  # None: port 9001 on the --http host, skipped if taken
     actor_host_port: int = 8090
     actor_host: str | None = None
+    system_statestore: tuple[tuple[str, str], ...] = ()  # (system, URL)
+    system_keys: tuple[tuple[str, str], ...] = ()  # (system, key): ROOST_SYSTEM_KEYS
+    remote_system: tuple[tuple[str, str], ...] = ()  # (system, API URL)
+    remote_tokens: tuple[tuple[str, str], ...] = ()  # (system, token): ROOST_REMOTE_TOKENS
     log_level: str = "info"
     log_format: str = "text"
     demo: bool = False
@@ -204,7 +230,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         env = f" [env {o.env}]" if o.env else ""
         if o.kind == "bool":
             parser.add_argument(o.flag, action="store_true", default=None, help=o.help + env)
-        elif o.flag == "--system":
+        elif o.flag == "--system" or o.kind.startswith("pairs"):
             parser.add_argument(o.flag, action="append", default=None, help=o.help + env)
         else:
             parser.add_argument(o.flag, default=None, help=f"{o.help} (default {o.default}){env}")
@@ -229,6 +255,8 @@ def from_args(ns: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
         statestore_key=env.get("ROOST_STATESTORE_KEY") or None,
         statestore_old_keys=_split(env.get("ROOST_STATESTORE_OLD_KEYS", "")),
         cluster_secret=env.get("ROOST_CLUSTER_SECRET") or None,
+        system_keys=_pairs("ROOST_SYSTEM_KEYS", env.get("ROOST_SYSTEM_KEYS", ""), ";"),
+        remote_tokens=_pairs("ROOST_REMOTE_TOKENS", env.get("ROOST_REMOTE_TOKENS", ""), ",;"),
     )
     cfg.validate()
     return cfg
@@ -239,7 +267,30 @@ def _split(raw: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(x.strip() for p in parts for x in p.split(",") if x.strip())
 
 
+def _pairs(what: str, raw: str | Sequence[str], seps: str) -> tuple[tuple[str, str], ...]:
+    """`NAME=VALUE` items, from repeated flags or one string separated by any of `seps`."""
+    items = [raw] if isinstance(raw, str) else list(raw)
+    out: list[tuple[str, str]] = []
+    for item in items:
+        text = item
+        for sep in seps[1:]:
+            text = text.replace(sep, seps[0])
+        for part in text.split(seps[0]):
+            if not part.strip():
+                continue
+            name, eq, value = part.strip().partition("=")
+            if not eq or not name.strip() or not value.strip():
+                raise ConfigError(f"{what}: {part.strip()[:80]!r} is not NAME=VALUE")
+            out.append((name.strip(), value.strip()))
+    names = [n for n, _ in out]
+    if len(names) != len(set(names)):
+        raise ConfigError(f"{what}: a system is named twice")
+    return tuple(out)
+
+
 def _convert(o: Option, raw: Any) -> Any:
+    if o.kind.startswith("pairs"):
+        return _pairs(o.flag, raw, o.kind[len("pairs") :])
     if o.kind == "list":
         return _split(raw)
     if o.kind == "bool":

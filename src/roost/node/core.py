@@ -32,6 +32,7 @@ from roost.sdk.workflow import Effect
 from roost.statestore.base import ActorKey, ScannedRow, StateStore
 from roost.statestore.crypto import generate_key
 from roost.statestore.encrypted import EncryptedStore
+from roost.statestore.routed import RoutedStore
 
 log = logging.getLogger("roost.node")
 
@@ -63,7 +64,11 @@ class Core:
             node_id, self.runtime, forwarder=forwarder, request_timeout=request_timeout
         )
         self.runtime.invoker = self.router
-        scan = store.scan_prefix if isinstance(store, EncryptedStore) else _plain_scan(self.store)
+        scan = (
+            store.scan_prefix
+            if isinstance(store, EncryptedStore | RoutedStore)
+            else _plain_scan(self.store)
+        )
         self.scan_prefix: PrefixScan = scan  # for other bookkeeping rows (actor hosts)
         self.scheduler = Scheduler(
             node_id=node_id, store=self.store, scan=scan, invoker=self.router,

@@ -26,6 +26,7 @@ from roost.errors import (
     UnsupportedMediaType,
 )
 from roost.node.status import StatusApi
+from roost.placement.router import SYSTEMS_TAG, hosts_system
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
@@ -232,6 +233,7 @@ class HttpApi:
         r.add_post(base + "/actions/{action}", self.invoke)
         r.add_post(base + "/spawn", self.spawn)
         r.add_get(base + "/state", self.state)
+        r.add_get("/v1/systems", self.systems)
         r.add_get("/v1/cluster/members", self.members)
         r.add_get("/v1/cluster/owner", self.owner)
         r.add_get("/healthz", self.healthz)
@@ -309,6 +311,38 @@ class HttpApi:
             return json_response(reply)
         except RoostError as exc:
             return error_response(exc)
+
+    async def systems(self, request: web.Request) -> web.Response:
+        """The systems of this cluster (and the remote ones it reaches): who hosts each, its
+        actor types and settings, and the actors active on this node per type."""
+        node = self.node
+        view = node.membership.view
+        counts = node.core.runtime.counts_by_type()
+        names = set(node.systems)
+        for m in view.members.values():
+            tag = m.tags.get(SYSTEMS_TAG)
+            if tag and m.alive:
+                names.update(tag.split(","))
+        out = []
+        for name in sorted(names):
+            types = node.systems.get(name)
+            hosts = sorted(m.id for m in view.members.values() if m.alive and hosts_system(m, name))
+            out.append(
+                {
+                    "name": name,
+                    "members": hosts,
+                    "hosted_here": types is not None,
+                    "actor_types": [t.describe() for t in types.all_types()] if types else [],
+                    "active_here": {t: n for (s, t), n in sorted(counts.items()) if s == name},
+                }
+            )
+        remote = node.remote.urls if node.remote is not None else {}
+        return json_response(
+            {
+                "systems": out,
+                "remote": [{"name": n, "url": u} for n, u in sorted(remote.items())],
+            }
+        )
 
     async def members(self, request: web.Request) -> web.Response:
         view = self.node.membership.view

@@ -40,8 +40,16 @@ def build_types(classes: Iterable[type]) -> list[ActorType]:
 
 
 def build_systems(systems: Sequence[str], types: Sequence[ActorType]) -> dict[str, SystemTypes]:
-    """Every system hosts the loaded types (one system is the common case)."""
+    """The systems a node hosts: those it is told (`--system`), which get every actor type that
+    names no system, plus every system an actor type names (which gets just its own types)."""
+    names = list(dict.fromkeys([*systems, *(t.system for t in types if t.system)]))
     try:
-        return {name: SystemTypes.build(name, types) for name in systems}
+        return {
+            name: SystemTypes.build(
+                name,
+                [t for t in types if t.system == name or (t.system is None and name in systems)],
+            )
+            for name in names
+        }
     except ActorDefinitionError as exc:
         raise ConfigError(str(exc)) from exc

@@ -14,6 +14,9 @@ from roost.sdk.context import ActorId
 
 
 class LocalSystem(Protocol):
+    @property
+    def default_system(self) -> str: ...
+
     async def invoke(
         self,
         actor: str,
@@ -28,6 +31,7 @@ class LocalSystem(Protocol):
 
 
 _RUNNING: dict[str, LocalSystem] = {}
+ANY = "*"  # a node registers under this name: it can route calls to any system
 
 
 def register(name: str, system: LocalSystem) -> None:
@@ -39,11 +43,9 @@ def unregister(name: str, system: LocalSystem) -> None:
         del _RUNNING[name]
 
 
-def find(name: str | None) -> tuple[str, LocalSystem] | None:
-    """The running system called `name`; with no name, the only one running, if exactly one."""
+def find(name: str | None) -> LocalSystem | None:
+    """The running system called `name` (or a node, which routes any system); with no name, the
+    only one running, if exactly one is."""
     if name is None:
-        if len(_RUNNING) == 1:
-            return next(iter(_RUNNING.items()))
-        return None
-    s = _RUNNING.get(name)
-    return (name, s) if s is not None else None
+        return next(iter(_RUNNING.values())) if len(_RUNNING) == 1 else None
+    return _RUNNING.get(name) or _RUNNING.get(ANY)

@@ -30,6 +30,7 @@ from roost.errors import (
 )
 from roost.membership.base import LocalMembership, Membership, MemberStatus
 from roost.metrics import Metrics
+from roost.node import local
 from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
@@ -37,11 +38,16 @@ from roost.node.loader import build_systems, build_types, load_class
 from roost.node.spawnproto import SpawnProtocol
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
+from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
+from roost.placement.router import SYSTEMS_TAG
+from roost.runtime.types import SystemTypes
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Broadcast
+from roost.statestore.base import StateStore
 from roost.statestore.crypto import Keyring
 from roost.statestore.encrypted import EncryptedStore
+from roost.statestore.routed import RoutedStore
 from roost.statestore.url import open_backend, redact
 
 log = logging.getLogger("roost.node")
@@ -67,6 +73,9 @@ class Node:
             else [load_class(s) for s in config.actors]
         )
         systems = build_systems(config.systems, build_types(classes))
+        self.systems = systems
+        # what peers need to build each system's ring: the systems this node hosts
+        self._tags: tuple[tuple[str, str], ...] = ((SYSTEMS_TAG, ",".join(sorted(systems))),)
         if not config.statestore_key:
             raise ConfigError(
                 "ROOST_STATESTORE_KEY is not set. Generate a key with `roost keygen` and export "
@@ -80,12 +89,18 @@ class Node:
         self.core = Core(
             node_id=config.node_id,
             systems=systems,
-            store=EncryptedStore(open_backend(config.statestore), keyring),
+            store=_stores(config, keyring, systems),
             metrics=self.metrics,
             lease_s=config.lease,
             request_timeout=config.request_timeout,
             forwarder=self.forwarder,
         )
+        self.remote = (
+            HttpRemoteSystems(dict(config.remote_system), dict(config.remote_tokens))
+            if config.remote_system
+            else None
+        )
+        self.core.router.remote = self.remote
         self.membership = membership or self._membership()
         self.placement = Placement(
             config.node_id, self.core.router, self.core.runtime, self.metrics, config.vnodes
@@ -116,7 +131,9 @@ class Node:
     def _membership(self) -> Membership:
         cfg = self.config
         if not cfg.cluster_mode:
-            return LocalMembership(cfg.node_id, cfg.advertise_http, cfg.gossip)
+            return LocalMembership(
+                cfg.node_id, cfg.advertise_http, cfg.gossip, tags=dict(self._tags)
+            )
         from roost.membership.serf import SerfMembership
         from roost.membership.settings import SerfSettings
 
@@ -126,6 +143,7 @@ class Node:
                 gossip_bind=cfg.gossip,
                 gossip_advertise=None,
                 http_advertise=cfg.advertise_http,
+                tags=self._tags,
                 seeds=cfg.seeds,
                 secret=cfg.cluster_secret,
                 insecure=cfg.insecure,
@@ -167,6 +185,7 @@ class Node:
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
         self.core.start_loops()
+        local.register(local.ANY, self)  # `roost.invoke` inside this process goes through us
         self.ready = True
         log.info("node %s ready", cfg.node_id)
 
@@ -263,6 +282,9 @@ class Node:
             await self.membership.stop()
         if self.forwarder is not None:
             await self.forwarder.close()
+        if self.remote is not None:
+            await self.remote.close()
+        local.unregister(local.ANY, self)
 
     # --- used by the HTTP API -------------------------------------------------------------------
 
@@ -342,6 +364,15 @@ class Node:
                 self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
                 log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
 
+    @property
+    def default_system(self) -> str:
+        return self.config.system
+
+    @property
+    def gossip_tags(self) -> dict[str, str]:
+        """The tags this node publishes besides its status and address (its systems)."""
+        return dict(self._tags)
+
     def check_invocable(self, system: str, actor: str, action: str, parent: str | None) -> None:
         """What can be checked without the store, before answering 202 to an async call."""
         t = self.core.runtime.resolve_static(system, actor, parent)
@@ -385,3 +416,26 @@ def _dump_tasks() -> None:
         buf.write(f"--- {task.get_name()}\n")
         task.print_stack(limit=12, file=buf)
     log.warning("asyncio tasks on SIGUSR1:\n%s", buf.getvalue())
+
+
+def _stores(
+    cfg: NodeConfig, keyring: Keyring, systems: Mapping[str, SystemTypes]
+) -> EncryptedStore | RoutedStore:
+    """The default statestore, plus one per system that names its own (`--system-statestore`),
+    each sealed with that system's key from ROOST_SYSTEM_KEYS (else the default key)."""
+    default = EncryptedStore(open_backend(cfg.statestore), keyring)
+    if not cfg.system_statestore:
+        return default
+    keys = dict(cfg.system_keys)
+    by_system: dict[str, StateStore] = {}
+    for name, url in cfg.system_statestore:
+        if name not in systems:
+            raise ConfigError(f"--system-statestore names {name!r}, which this node does not host")
+        ring = Keyring.from_text(keys[name], cfg.statestore_old_keys) if name in keys else keyring
+        by_system[name] = EncryptedStore(open_backend(url), ring)
+    unknown = set(keys) - set(by_system)
+    if unknown:
+        raise ConfigError(
+            f"ROOST_SYSTEM_KEYS names {sorted(unknown)} without a statestore of its own"
+        )
+    return RoutedStore(default, by_system)

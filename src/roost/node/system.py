@@ -69,6 +69,10 @@ class ActorSystem:
             request_timeout=request_timeout,
         )
 
+    @property
+    def default_system(self) -> str:
+        return self.name
+
     async def __aenter__(self) -> ActorSystem:
         await self.core.start()
         self.core.start_loops()

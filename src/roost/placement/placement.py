@@ -18,7 +18,7 @@ from roost.errors import RoostError
 from roost.membership.base import MemberView
 from roost.metrics import Metrics
 from roost.placement.ring import Ring
-from roost.placement.router import Router
+from roost.placement.router import SYSTEMS_TAG, Router
 from roost.runtime.host import Runtime
 
 log = logging.getLogger("roost.placement")
@@ -38,6 +38,7 @@ class Placement:
         self.metrics = metrics
         self.vnodes = vnodes
         self._dirty = asyncio.Event()
+        self._hosting: dict[str, str | None] = {}
         self.handoffs = 0
         self.last_handoffs: list[dict[str, object]] = []
         runtime.owns = router.owns
@@ -55,7 +56,9 @@ class Placement:
         if view.version < self.router.view.version:
             return  # an older view delivered late: ignore
         ring = Ring(view.active_ids(), self.vnodes, view.version)
-        changed = not ring.same_members(self.router.ring)
+        hosting = _hosting(view)
+        changed = not ring.same_members(self.router.ring) or hosting != self._hosting
+        self._hosting = hosting
         self.router.update(view, ring)
         if changed:
             log.info("ring now %s (view %d)", list(ring.members), view.version)
@@ -76,8 +79,8 @@ class Placement:
                 await asyncio.sleep(0.5)
 
     async def rebalance(self) -> int:
-        ring = self.router.ring
-        acts = [a for k, a in list(self.runtime.active.items()) if ring.owner(*k) != self.node_id]
+        owns = self.router.owns
+        acts = [a for k, a in list(self.runtime.active.items()) if not owns(*k)]
         if not acts:
             return 0
         t0 = time.perf_counter()
@@ -91,3 +94,8 @@ class Placement:
         self.last_handoffs = [*self.last_handoffs, entry][-20:]
         log.info("handed off %d activations in %.3fs", n, dt)
         return n
+
+
+def _hosting(view: MemberView) -> dict[str, str | None]:
+    """Which systems each member declares: a change moves the per-system rings."""
+    return {m.id: m.tags.get(SYSTEMS_TAG) for m in view.members.values()}

@@ -24,7 +24,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roost.errors import LeaseHeld, NotOwner, RoostError, StateConflict, Unavailable
+from roost.errors import (
+    LeaseHeld,
+    NotOwner,
+    RoostError,
+    StateConflict,
+    SystemNotFound,
+    Unavailable,
+)
 from roost.membership.base import Member, MemberStatus, MemberView
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
@@ -32,8 +39,35 @@ from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
 
 HOP_LIMIT = 3
+SYSTEMS_TAG = "systems"  # the comma list of systems a member hosts
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
+
+
+def hosts_system(member: Member | None, system: str) -> bool:
+    """Whether a member hosts `system`, by its `systems` tag (absent: it hosts every system)."""
+    if member is None:
+        return False
+    tag = member.tags.get(SYSTEMS_TAG)
+    return tag is None or system in tag.split(",")
+
+
+class RemoteSystems(Protocol):
+    """Systems hosted by other Roost clusters, reached through their public API."""
+
+    def __contains__(self, system: object) -> bool: ...
+
+    async def invoke(
+        self,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        timeout: float,
+    ) -> Any: ...
 
 
 class Unreachable(Unavailable):
@@ -98,18 +132,35 @@ class Router:
         self.clock = clock
         self.sleep = sleep
         self.view = MemberView({}, 0)
-        self.ring = Ring([node_id])
+        self.ring = Ring([node_id])  # every active member (what the cluster page draws)
+        self._rings: dict[str, Ring] = {}  # per system: the active members that host it
+        self.remote: RemoteSystems | None = None  # systems of other clusters, via their API
         self.forwarded = 0
 
+    def ring_for(self, system: str) -> Ring:
+        """The ring of `system`: active members whose `systems` tag names it (a member with no
+        such tag hosts every system)."""
+        ring = self._rings.get(system)
+        if ring is None:
+            base = self.ring
+            if not self.view.members:
+                ring = base
+            else:
+                hosts = [m for m in base.members if hosts_system(self.view.get(m), system)]
+                ring = base if len(hosts) == len(base) else Ring(hosts, base.vnodes, base.version)
+            self._rings[system] = ring
+        return ring
+
     def owner(self, system: str, actor: str) -> str | None:
-        return self.ring.owner(system, actor)
+        return self.ring_for(system).owner(system, actor)
 
     def owns(self, system: str, actor: str) -> bool:
-        return self.ring.owner(system, actor) == self.node_id
+        return self.ring_for(system).owner(system, actor) == self.node_id
 
     def update(self, view: MemberView, ring: Ring) -> None:
         self.view = view
         self.ring = ring
+        self._rings = {}
 
     async def invoke(
         self,
@@ -130,7 +181,8 @@ class Router:
         broadcast id) makes a subscriber skip a delivery it has already had."""
         rt = self.runtime
         key = (system, actor)
-        if key in rt.active or key in rt.pools or self.ring.owner(system, actor) == self.node_id:
+        ring = self._rings.get(system) or self.ring_for(system)
+        if key in rt.active or key in rt.pools or ring.owner(system, actor) == self.node_id:
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, payload, parent=parent, metadata=metadata,
@@ -138,6 +190,16 @@ class Router:
                 )  # fmt: skip
             except (NotOwner, LeaseHeld, StateConflict):
                 pass
+        if not len(ring) and system not in rt.systems:
+            if self.remote is not None and system in self.remote:
+                return await self.remote.invoke(
+                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    timeout=self.request_timeout if timeout is None else timeout,
+                )  # fmt: skip
+            if self.view.members and not any(
+                hosts_system(m, system) for m in self.view.members.values() if m.alive
+            ):
+                raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
         call = Call(system, actor, action, payload, parent, metadata, caller, shielded, dedupe)
         return await self._route(call, hops, timeout)
 
@@ -166,7 +228,7 @@ class Router:
     async def _attempt(self, call: Call, hops: int, deadline: float) -> Any:
         rt = self.runtime
         system, actor = call.system, call.actor
-        owner = self.ring.owner(system, actor)
+        owner = self.ring_for(system).owner(system, actor)
         if (system, actor) in rt.active or owner == self.node_id:
             try:
                 return await rt.invoke(

@@ -71,6 +71,7 @@ class Actor:
     """Base class of Python actors. Override the settings below as class attributes."""
 
     name: ClassVar[str] = ""
+    system: ClassVar[str | None] = None  # the one system this type belongs to; None: every one
     kind: ClassVar[str] = "named"
     state_type: ClassVar[object] = "json"
     deactivate_timeout: ClassVar[int] = 30_000  # ms idle before the activation is dropped
@@ -113,6 +114,7 @@ class ActorType:
     min_pool_size: int = 1
     max_pool_size: int = 1
     source: str = ""
+    system: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,6 +166,9 @@ class ActorType:
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 86_400_000:
                 raise bad(f"{attr} must be a positive number of milliseconds, got {v!r}")
             timeouts[attr] = float(v) / 1000.0
+        system = getattr(actor_cls, "system", None)
+        if system is not None and (not valid_name(system) or system.startswith("__")):
+            raise bad(f"system {system!r} is not a valid system name")
         pool = (actor_cls.min_pool_size, actor_cls.max_pool_size)
         if not all(isinstance(p, int) and p >= 0 for p in pool) or pool[1] < max(pool[0], 1):
             raise bad(f"pool sizes must satisfy 0 <= min_pool_size <= max_pool_size, got {pool}")
@@ -188,6 +193,7 @@ class ActorType:
             min_pool_size=pool[0],
             max_pool_size=pool[1],
             source=where,
+            system=system,
         )
 
 

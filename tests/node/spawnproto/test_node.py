@@ -300,3 +300,10 @@ async def test_scheduled_invocation_is_kept_and_fired_later(node: Node, host: Fa
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the scheduled invocation never ran")
+
+
+async def test_a_registration_for_a_system_nobody_hosts_is_refused(node: Node) -> None:
+    host = FakeHost(system="elsewhere")
+    status, resp = await host.register(proxy(node), host.registration())
+    assert status == 404 and resp.status.status == P.ACTOR_NOT_FOUND
+    assert "elsewhere" in resp.status.message

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 import roost
-from roost.errors import BadRequest, ConfigError, RoostError
+from roost.errors import BadRequest, ConfigError, RoostError, SystemNotFound
 from roost.membership.base import MemberStatus
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import build_types, problems
@@ -25,6 +25,7 @@ from roost.node.spawnproto.hostclient import HostClient
 from roost.node.spawnproto.registry import HostEntry, HostRegistry
 from roost.node.spawnproto.server import ProtocolApi
 from roost.placement.auth import HEADER, derive_key, sign
+from roost.placement.router import hosts_system
 from roost.runtime.types import SystemTypes
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ class SpawnProtocol:
 
     async def register(self, request: P.RegistrationRequest, url: str) -> HostEntry:
         system = request.actor_system.name
+        if system not in self.python_types and not self._hosted_elsewhere(system):
+            raise SystemNotFound(f"system {system!r} is not hosted by this cluster")
         python = self.python_types.get(system)
         reserved = {t.name for t in python.all_types()} if python else set()
         bad = problems(request, reserved)
@@ -143,14 +146,19 @@ class SpawnProtocol:
         await self._push()
         return entry
 
+    def _hosted_elsewhere(self, system: str) -> bool:
+        me = self.node.config.node_id
+        members = self.node.membership.view.members.values()
+        return any(m.id != me and m.alive and hosts_system(m, system) for m in members)
+
     def _install(self) -> None:
-        """Rebuild the types of every system that has (or had) host actors."""
+        """Rebuild the types of every system this node hosts: its Python types, then the host
+        actors registered for it (a registration of another system waits in the store)."""
         timeout = self.node.config.request_timeout
         by_system = self.registry.by_system()
         core = self.node.core
-        for system in set(by_system) | (set(core.systems) - set(self.python_types)):
-            python = self.python_types.get(system)
-            types = list(python.all_types()) if python else []
+        for system, python in self.python_types.items():
+            types = list(python.all_types())
             taken = {t.name for t in types}
             hosted = build_types(
                 by_system.get(system, []), hosts=self.registry, client=self.client, timeout=timeout
