@@ -3,9 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-LINT_PATHS := src tests examples bench
+LINT_PATHS := src tests examples bench chaos
 
-.PHONY: venv demo test lint unit integration system-deps bench clean
+.PHONY: venv demo test lint unit integration system-deps bench clean chaos chaos-smoke
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PY=$(PY) VENV=$(VENV) scripts/bootstrap.sh
@@ -27,8 +27,21 @@ lint: venv
 test: venv system-deps lint
 	$(BIN)/pytest -q -p no:cacheprovider --timeout 600
 
+# The chaos harness (chaos/README.md): real nodes in network namespaces, needs root, serf,
+# iptables and PostgreSQL on /var/run/postgresql. CHAOS_ARGS adds flags, e.g. --seed 7.
+chaos: venv system-deps
+	scripts/system-deps.sh iptables
+	$(BIN)/python -m chaos --nodes 5 $(CHAOS_ARGS)
+
+chaos-smoke: venv system-deps
+	scripts/system-deps.sh iptables
+	$(BIN)/python -m chaos --smoke $(CHAOS_ARGS)
+
+# Every suite in one run (~20 min on 2 cores): bench/RESULTS.md, bench/results/*.json and *.png.
+# Needs PostgreSQL (and MariaDB for the store figures) on 127.0.0.1; Ray goes to bench/.venv-ray.
 bench: venv system-deps
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache roost-data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache roost-data chaos-out

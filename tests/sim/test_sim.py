@@ -37,6 +37,8 @@ MAX_NODES = 5
 class Outcome:
     seed: int
     acked: dict[str, set[str]] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)  # op -> when its ack arrived
+    reads: list[tuple[str, float, list[str]]] = field(default_factory=list)  # actor, start, ops
     errors: Counter[str] = field(default_factory=Counter)
     unknown: int = 0
     events: list[str] = field(default_factory=list)
@@ -55,9 +57,15 @@ async def _client(
         via = rng.choice(sorted(c.nodes))
         op = f"c{k}-{n}"
         n += 1
+        loop = asyncio.get_running_loop()
         try:
-            await c.invoke(via, actor, op)
-            out.acked.setdefault(actor, set()).add(op)
+            if rng.random() < 0.2:
+                start = loop.time()
+                out.reads.append((actor, start, await c.read(via, actor)))
+            else:
+                await c.invoke(via, actor, op)
+                out.acked.setdefault(actor, set()).add(op)
+                out.acked_at[op] = loop.time()
         except RoostError as exc:
             out.errors[exc.code] += 1
         except asyncio.CancelledError:
@@ -131,6 +139,7 @@ async def _scenario(seed: int) -> Outcome:
     c.heal()
     await asyncio.sleep(DETECT_S + LEASE_S + 5.0)  # views settle, handoffs finish, leases lapse
     _check_ring(c, out)
+    _check_reads(out)
     await _check_state(c, rng, out)
     _check_single_writer(c, out)
     gossip.cancel()
@@ -160,6 +169,17 @@ async def _check_state(c: Cluster, rng: random.Random, out: Outcome) -> None:
         dups = [op for op, n in Counter(ops).items() if n > 1]
         if dups:
             out.fail(f"{actor} applied ops twice: {dups[:5]}")
+
+
+def _check_reads(out: Outcome) -> None:
+    """No stale reads: a read sees every op acknowledged before the read was sent."""
+    for actor, start, ops in out.reads:
+        seen = set(ops)
+        missing = [
+            op for op in out.acked.get(actor, ()) if out.acked_at[op] < start and op not in seen
+        ]
+        if missing:
+            out.fail(f"stale read of {actor} at t={start:.2f}: missing acked {sorted(missing)[:3]}")
 
 
 def _check_single_writer(c: Cluster, out: Outcome) -> None:

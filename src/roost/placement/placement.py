@@ -42,7 +42,6 @@ class Placement:
         self.handoffs = 0
         self.last_handoffs: list[dict[str, object]] = []
         runtime.owns = router.owns
-        runtime.failed_members = lambda: router.view.failed_ids()  # noqa: PLW0108 - the view is replaced, so bind late
         metrics.gauge("roost_ring_version", lambda: [((), float(router.ring.version))])
         metrics.gauge("roost_members", self._member_counts)
 

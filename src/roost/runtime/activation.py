@@ -36,6 +36,7 @@ class Activation:
         "snap_due",
         "state",
         "type",
+        "valid_until",
         "waiters",
         "writing",
     )
@@ -68,6 +69,9 @@ class Activation:
         self.dirty_since: float | None = None
         self.snap_due = False  # queued in the snapshot schedule
         self.seen: deque[str] | None = None  # broadcast ids delivered (channel subscribers)
+        # until when (this node's monotonic clock) the lease is surely ours: the moment the
+        # acquire/renew/write that set it was *sent*, plus the lease, minus a margin for drift
+        self.valid_until = now
 
     @property
     def dirty(self) -> bool:

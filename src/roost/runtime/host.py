@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from roost.errors import (
@@ -62,7 +62,6 @@ class Runtime(Lifecycle, Composition):
         clock: Callable[[], float] = time.monotonic,
         lease_s: float = 10.0,
         invoker: Invoker | None = None,
-        failed_members: Callable[[], Collection[str]] = frozenset,
         owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.node_id = node_id
@@ -72,7 +71,9 @@ class Runtime(Lifecycle, Composition):
         self.clock = clock
         self.lease_s = lease_s
         self.invoker = invoker
-        self.failed_members = failed_members
+        # A turn is acknowledged only while the lease is surely held: until the acquire, renew or
+        # write that extended it was sent + lease - margin (clocks may drift a little).
+        self.lease_valid = lease_s - max(0.2, 0.1 * lease_s)
         self.owns = owns  # placement's verdict; None = this node owns everything
         self.active: dict[ActorKey, Activation] = {}
         self._activating: dict[ActorKey, asyncio.Future[Activation]] = {}
@@ -174,8 +175,12 @@ class Runtime(Lifecycle, Composition):
         init: bool = False,
     ) -> tuple[Any, Value | None]:
         """One turn: the reply, and the Value when it carries workflow steps (else None)."""
+        if not init and self.clock() >= act.valid_until:
+            await self._revalidate(act)
         if spec is None:  # built-in get_state: a copy, so the caller cannot mutate live state
             act.last_used = self.clock()
+            if act.last_used >= act.valid_until:
+                raise Unavailable(f"{act.key}: the lease lapsed during the read; try again")
             return (None if act.blob is None else act.type.codec.decode(act.blob)), None
         before = act.blob
         if spec.payload_type is not None and payload is not None:
@@ -207,7 +212,29 @@ class Runtime(Lifecycle, Composition):
             elif not act.snap_due:
                 act.snap_due = True
                 self._snaps.schedule(act, act.last_used, act.type.snapshot_timeout)
+        if not init and act.last_used >= act.valid_until:
+            # the lease may have lapsed while the turn ran (a paused process, a cut-off node):
+            # nothing this turn did is acknowledged, and nothing it did in memory stays (a turn
+            # whose fenced write landed has a fresh lease, so it never gets here)
+            self._rollback(act, before)
+            raise Unavailable(f"{act.key}: the lease lapsed during the turn; try again")
         return reply, flow
+
+    async def _revalidate(self, act: Activation) -> None:
+        """The lease is not surely ours any more (no renew got through lately): take it again
+        before serving. Lost to another node, or written by one meanwhile: step down."""
+        sent = self.clock()
+        try:
+            row = await self.store.acquire(act.key, self.node_id, self.lease_s)
+        except LeaseHeld:
+            self._lost(act)
+            raise NotOwner(f"{act.key} is owned by another node now") from None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{act.key}: cannot confirm ownership: {exc}") from exc
+        if row.revision != act.revision:  # someone else held and wrote it: our copy is stale
+            self._lost(act)
+            raise NotOwner(f"{act.key} was written by another node")
+        act.valid_until = sent + self.lease_valid
 
     async def _pooled(
         self,
@@ -331,10 +358,12 @@ class Runtime(Lifecycle, Composition):
 
     async def _load(self, key: ActorKey, atype: ActorType) -> Activation:
         parent = atype.name if atype.kind == "unnamed" else None
+        sent = self.clock()
         try:
-            row = await self.store.acquire(
-                key, self.node_id, self.lease_s, parent=parent, steal_from=self.failed_members()
-            )
+            # Never taken from a holder before its lease expires (by the database's clock), even
+            # one gossip calls failed: a cut-off node still answers from memory until its own
+            # lease runs out, so taking it early would give two nodes the same actor.
+            row = await self.store.acquire(key, self.node_id, self.lease_s, parent=parent)
         except LeaseHeld:
             self.metrics.bump(self.metrics.lease_waits, (key.system, atype.name))
             raise
@@ -358,6 +387,7 @@ class Runtime(Lifecycle, Composition):
             row.revision,
             self.clock(),
         )
+        act.valid_until = sent + self.lease_valid
         if atype.init is not None:
             act.busy = True
             try:

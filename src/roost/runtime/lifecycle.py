@@ -28,6 +28,7 @@ log = logging.getLogger("roost.runtime")
 
 class Lifecycle:
     # provided by Runtime
+    lease_valid: float
     node_id: str
     store: StateStore
     metrics: Metrics
@@ -56,6 +57,7 @@ class Lifecycle:
         assert blob is not None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         act.writing = done
+        sent = self.clock()
         try:
             rev = await self.writer.write(WriteItem(act.key, blob, act.revision))
         finally:
@@ -66,6 +68,7 @@ class Lifecycle:
             raise StateConflict(f"{act.key}: the stored revision or owner moved; stepping down")
         act.revision = rev
         act.persisted = blob
+        act.valid_until = sent + self.lease_valid  # a landed write extended the lease
         self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
 
     def _lost(self, act: Activation) -> None:
@@ -115,6 +118,7 @@ class Lifecycle:
             WriteItem(a.key, b or b"", a.revision, release)
             for a, b in zip(acts, blobs, strict=True)
         ]
+        sent = self.clock()
         try:
             revs = await self.writer.write_many(items)
         except StoreUnavailable:
@@ -134,6 +138,7 @@ class Lifecycle:
                 continue
             written += 1
             act.revision, act.persisted = rev, blob
+            act.valid_until = sent + self.lease_valid
             self.metrics.bump(self.metrics.snapshot_writes, (act.key.system, act.type.name))
             if act.dirty and not act.closed and not act.snap_due:  # changed while being written
                 act.snap_due = True
@@ -222,11 +227,14 @@ class Lifecycle:
         snapshot = dict(self.active)
         if not snapshot:
             return 0
+        sent = self.clock()
         lost = await self.store.renew(self.node_id, list(snapshot), self.lease_s)
-        for key in lost:
-            act = snapshot[key]
-            if self.active.get(key) is act and not act.closed:
-                self._lost(act)
+        for key, act in snapshot.items():
+            if key in lost:
+                if self.active.get(key) is act and not act.closed:
+                    self._lost(act)
+            else:
+                act.valid_until = max(act.valid_until, sent + self.lease_valid)
         return len(lost)
 
     async def flush_all(self, reason: str = "shutdown") -> int:
