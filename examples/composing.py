@@ -54,8 +54,12 @@ class Orders(Actor):
     @action
     async def remind(self, payload: dict[str, Any], ctx: Context) -> Value:
         """A side effect that runs later: persisted, so it fires even if this node dies."""
-        return Value().response({"scheduled": True}).effect(
-            "audit", "record", {"reminder": payload}, delay_ms=int(payload.get("in_ms", 500))
+        return (
+            Value()
+            .response({"scheduled": True})
+            .effect(
+                "audit", "record", {"reminder": payload}, delay_ms=int(payload.get("in_ms", 500))
+            )
         )
 
 

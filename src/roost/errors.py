@@ -17,7 +17,8 @@
     ├── Unavailable                 503 unavailable (retryable): draining, not ready, owner gone
     │   ├── StoreUnavailable            the statestore cannot be reached
     │   ├── NotOwner                    this node does not own the actor (internal routing)
-    │   └── LeaseHeld                   another node holds the actor's ownership lease
+    │   ├── LeaseHeld                   another node holds the actor's ownership lease
+    │   └── HostUnavailable             an external actor host (Spawn protocol) is down
     ├── StateConflict               409 state_conflict (retryable): a fenced write lost its race
     ├── Timeout                     504 timeout
     └── ConfigError                 bad configuration at start-up (never sent over HTTP)
@@ -152,6 +153,11 @@ class LeaseHeld(Unavailable):
         super().__init__(message, **details)
         self.holder = holder
         self.expires_in = expires_in
+
+
+class HostUnavailable(Unavailable):
+    """The actor host that runs an actor's code (a Spawn SDK process) cannot be reached; the turn
+    changed nothing, so the caller may retry."""
 
 
 class StateConflict(RoostError):

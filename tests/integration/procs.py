@@ -31,6 +31,7 @@ class Proc:
     gossip_port: int
     popen: subprocess.Popen[bytes]
     log: Path
+    proxy_port: int = 0  # Spawn protocol listener (actor hosts)
 
     @property
     def url(self) -> str:
@@ -56,20 +57,20 @@ class ProcCluster:
         self.seed_port: int | None = None
 
     def start(self, node_id: str) -> Proc:
-        http, gossip = free_port(), free_port()
+        http, gossip, proxy = free_port(), free_port(), free_port()
         if self.seed_port is None:
             self.seed_port = gossip
         log = self.tmp / f"{node_id}.log"
         args = [
             sys.executable, "-m", "roost", "node", "--node-id", node_id,
-            "--system", self.system, "--actors", self.actors,
+            "--system", self.system, "--actors", self.actors, "--proxy-http", f"127.0.0.1:{proxy}",
             "--http", f"127.0.0.1:{http}", "--gossip", f"127.0.0.1:{gossip}",
             "--seeds", f"127.0.0.1:{self.seed_port}", "--statestore", self.store,
             "--drain-timeout", "20",
         ]  # fmt: skip
         with log.open("ab") as out:
             popen = subprocess.Popen(args, env=self.env, stdout=out, stderr=out, cwd=ROOT)
-        proc = Proc(node_id, http, gossip, popen, log)
+        proc = Proc(node_id, http, gossip, popen, log, proxy)
         self.nodes[node_id] = proc
         return proc
 

@@ -72,6 +72,23 @@ OPTIONS: tuple[Option, ...] = (
         "float",
     ),
     Option(
+        "--proxy-http",
+        "ROOST_PROXY_HTTP_ADDR",
+        None,
+        "Spawn protocol listener for actor hosts (default: port 9001 on the --http host, "
+        "best effort; 'off' disables)",
+    ),
+    Option(
+        "--actor-host-port",
+        "ROOST_ACTOR_HOST_PORT",
+        8090,
+        "port Spawn actor hosts serve on, at the address they registered from",
+        "int",
+    ),
+    Option(
+        "--actor-host", "ROOST_ACTOR_HOST", None, "URL of every actor host (overrides the port)"
+    ),
+    Option(
         "--system-statestore",
         "ROOST_SYSTEM_STATESTORES",
         "",
@@ -90,6 +107,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--log-level", "ROOST_LOG_LEVEL", "info", "debug, info, warning or error"),
     Option("--log-format", "ROOST_LOG_FORMAT", "text", "text or json"),
 )
+
+PROXY_PORT = 9001  # Spawn's proxy port, where its SDKs look by default
 
 SECRET_ENV = (
     "ROOST_STATESTORE_KEY",
@@ -124,6 +143,9 @@ class NodeConfig:
     vnodes: int = 160
     max_body: int = 1 << 20
     request_timeout: float = 30.0
+    proxy_http: str | None = None  # None: port 9001 on the --http host, skipped if taken
+    actor_host_port: int = 8090
+    actor_host: str | None = None
     system_statestore: tuple[tuple[str, str], ...] = ()  # (system, URL)
     system_keys: tuple[tuple[str, str], ...] = ()  # (system, key): ROOST_SYSTEM_KEYS
     remote_system: tuple[tuple[str, str], ...] = ()  # (system, API URL)
@@ -156,6 +178,15 @@ class NodeConfig:
             host = ghost if ghost not in ("0.0.0.0", "::", "") else _primary_ip()
         return f"{host}:{port}"
 
+    @property
+    def proxy_host_port(self) -> tuple[str, int] | None:
+        """Where the Spawn protocol listener binds; None when it is off."""
+        if self.proxy_http is None:
+            return self.http_host_port[0], PROXY_PORT
+        if self.proxy_http.lower() in ("off", "none", ""):
+            return None
+        return split_host_port(self.proxy_http, PROXY_PORT, "--proxy-http")
+
     def validate(self) -> None:
         if not self.systems:
             raise ConfigError("no actor system: pass --system NAME")
@@ -164,6 +195,11 @@ class NodeConfig:
             raise ConfigError("--drain-timeout, --lease and --request-timeout must be positive")
         if not 1 <= self.vnodes <= 10_000:
             raise ConfigError("--vnodes must be between 1 and 10000")
+        self.proxy_host_port  # noqa: B018 - parses and raises ConfigError when malformed
+        if not 1 <= self.actor_host_port <= 65535:
+            raise ConfigError("--actor-host-port must be between 1 and 65535")
+        if self.actor_host is not None and not self.actor_host.startswith(("http://", "https://")):
+            raise ConfigError(f"--actor-host must be an http(s):// URL, got {self.actor_host!r}")
         if self.log_format not in ("text", "json"):
             raise ConfigError("--log-format must be text or json")
 

@@ -69,6 +69,7 @@ class Core:
             if isinstance(store, EncryptedStore | RoutedStore)
             else _plain_scan(self.store)
         )
+        self.scan_prefix: PrefixScan = scan  # for other bookkeeping rows (actor hosts)
         self.scheduler = Scheduler(
             node_id=node_id, store=self.store, scan=scan, invoker=self.router,
             owns=self.router.owns,
@@ -201,6 +202,12 @@ class Core:
             hops=hops,
             dedupe=dedupe,
         )
+
+    def set_system(self, types: SystemTypes) -> None:
+        """Install or replace one system's actor types while running (actor hosts registering);
+        live activations keep the type they started with."""
+        self.systems[types.name] = types
+        self.runtime.systems[types.name] = types
 
     async def spawn(self, system: str, actor: str, parent: str) -> None:
         """Register `actor` as an unnamed instance of template `parent` (any node may do this)."""

@@ -35,6 +35,7 @@ from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
+from roost.node.spawnproto import SpawnProtocol
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
@@ -104,6 +105,7 @@ class Node:
         self.placement = Placement(
             config.node_id, self.core.router, self.core.runtime, self.metrics, config.vnodes
         )
+        self.spawnproto = SpawnProtocol(self)  # actor hosts in other languages
         self.membership.subscribe(self.placement.on_view)
         if self.forwarder is not None:
             self.core.runtime.broadcaster = self._broadcast
@@ -158,8 +160,10 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
+        app = HttpApi(self).app()
+        self.spawnproto.add_internal_routes(app)
         self._runner = web.AppRunner(
-            HttpApi(self).app(), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
         )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
@@ -176,6 +180,7 @@ class Node:
             ", ".join(cfg.systems),
         )
         await self.core.start()
+        await self.spawnproto.start()
         self.background(self.placement.run(), "placement")
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
@@ -254,6 +259,7 @@ class Node:
         # connection retry elsewhere safely) and let the calls already here finish.
         if self._site is not None:
             await self._site.stop()
+        await self.spawnproto.stop_listening()
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
@@ -268,6 +274,8 @@ class Node:
                 await t
         if self._runner is not None:
             await self._runner.cleanup()
+        with contextlib.suppress(Exception):
+            await self.spawnproto.close()
         with contextlib.suppress(Exception):
             await self.core.stop()
         with contextlib.suppress(Exception):

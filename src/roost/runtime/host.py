@@ -21,6 +21,7 @@ from roost.errors import (
     ActionNotFound,
     ActorNotFound,
     BadRequest,
+    HostUnavailable,
     Internal,
     LeaseHeld,
     NotOwner,
@@ -190,7 +191,8 @@ class Runtime(Lifecycle, Composition):
             flow = result if isinstance(result, Value) and result.has_workflow else None
         except BaseException as exc:
             self._rollback(act, before)
-            if isinstance(exc, BadRequest | ActionFailed) or not isinstance(exc, Exception):
+            passthrough = BadRequest | ActionFailed | HostUnavailable  # 400, 500, 503 as raised
+            if isinstance(exc, passthrough) or not isinstance(exc, Exception):
                 raise
             raise ActionFailed(
                 f"{act.type.name}.{spec.name} raised {type(exc).__name__}: {exc}"
