@@ -24,7 +24,10 @@ lint: venv
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
+# The chaos smoke run goes first so that pytest's summary is the last line of the output.
 test: venv system-deps lint
+	@if [ "$$(id -u)" = 0 ] || [ -n "$$CI" ]; then $(MAKE) --no-print-directory chaos-smoke; \
+	else echo "chaos-smoke skipped: it needs root (network namespaces); run: sudo make chaos-smoke"; fi
 	$(BIN)/pytest -q -p no:cacheprovider --timeout 600
 
 # The chaos harness (chaos/README.md): real nodes in network namespaces, needs root, serf,
