@@ -39,7 +39,8 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     ROOST_HTTP_ADDR=0.0.0.0:8800 \
-    ROOST_GOSSIP_ADDR=0.0.0.0:7946
+    ROOST_GOSSIP_ADDR=0.0.0.0:7946 \
+    ROOST_PROXY_HTTP_ADDR=0.0.0.0:9001
 
 # The default SQLite statestore (sqlite:///roost-data/roost.db) is relative to this directory;
 # the Helm chart mounts a volume here. serf's work dir goes under $TMPDIR (/tmp).
@@ -47,7 +48,8 @@ WORKDIR /var/lib/roost
 USER 10001:10001
 
 # 8800: HTTP API (clients, peers, probes, /metrics). 7946: Serf gossip, TCP and UDP.
-EXPOSE 8800 7946/tcp 7946/udp
+# 9001: Spawn's actor-host protocol (hosts written with a Spawn SDK register here).
+EXPOSE 8800 7946/tcp 7946/udp 9001
 
 # For docker and compose; Kubernetes ignores it and uses the chart's probes. slim has no curl:
 # urlopen raises (exit 1) on a refused connection or any non-2xx answer.
