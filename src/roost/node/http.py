@@ -117,6 +117,9 @@ def _name(value: str, what: str) -> str:
     return value
 
 
+GOOD_NAMES_MAX = 100_000  # bound of the per-API cache of names already validated
+
+
 def parse_metadata(raw: str | None) -> Mapping[str, str] | None:
     if raw is None:
         return None
@@ -224,6 +227,16 @@ class HttpApi:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.max_body = node.config.max_body
+        self._good: set[str] = set()  # names validated before: a set hit is cheaper than a regex
+
+    def _checked(self, value: str, what: str) -> str:
+        if value in self._good:
+            return value
+        _name(value, what)
+        if len(self._good) >= GOOD_NAMES_MAX:
+            self._good.clear()
+        self._good.add(value)
+        return value
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[_request])
@@ -247,9 +260,9 @@ class HttpApi:
     async def invoke(self, request: web.Request) -> web.Response:
         try:
             mi = request.match_info
-            system = _name(mi["system"], "system")
-            actor = _name(mi["actor"], "actor")
-            action = _name(mi["action"], "action")
+            system = self._checked(mi["system"], "system")
+            actor = self._checked(mi["actor"], "actor")
+            action = self._checked(mi["action"], "action")
             parent = request.query.get("parent") if request.query_string else None
             if parent is not None:
                 _name(parent, "parent template")
