@@ -129,7 +129,13 @@ class Load:
     requests: int = 0
 
     async def call(
-        self, s: aiohttp.ClientSession, actor: str, action: str, body: Any, deadline: float = 30.0
+        self,
+        s: aiohttp.ClientSession,
+        actor: str,
+        action: str,
+        body: Any,
+        deadline: float = 30.0,
+        read: bool = False,
     ) -> tuple[str, Any]:
         """('ok', reply) | ('unknown', why) | ('failed', why). Retries only what was not applied:
         503 (refused before running) and refused connections (never delivered)."""
@@ -154,7 +160,9 @@ class Load:
             except aiohttp.ClientConnectorError as exc:
                 last = repr(exc)  # not delivered: safe to try another node
             except (aiohttp.ClientError, TimeoutError) as exc:
-                return "unknown", repr(exc)
+                if not read:
+                    return "unknown", repr(exc)
+                last = repr(exc)  # a read may simply be asked again
             await asyncio.sleep(0.1)
         return "failed", f"deadline: {last}"
 
@@ -187,7 +195,7 @@ class Load:
         out: dict[str, int] = {}
         async with aiohttp.ClientSession() as s:
             for i in range(self.n):
-                outcome, data = await self.call(s, f"ctr-{i}", "get", None)
+                outcome, data = await self.call(s, f"ctr-{i}", "get", None, read=True)
                 assert outcome == "ok", f"ctr-{i} does not answer: {data}"
                 out[f"ctr-{i}"] = int(data["total"])
         return out
