@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,10 +43,16 @@ class Proc:
 
 
 class ProcCluster:
-    def __init__(self, tmp: Path, system: str, store: str = PG_URL, actors: str = ACTORS) -> None:
+    def __init__(
+        self, tmp: Path, system: str, store: str | None = None, actors: str = ACTORS
+    ) -> None:
         self.tmp = tmp
         self.system = system
-        self.store = store
+        # a schema of its own in the shared test database, dropped by `cleanup`: a test run
+        # leaves no rows behind (other checks rotate keys over the whole table)
+        self.schema = re.sub(r"[^a-z0-9_]", "_", system.lower())
+        sep = "&" if "?" in PG_URL else "?"
+        self.store = store or f"{PG_URL}{sep}schema={self.schema}"
         self.actors = actors
         self.env = {
             **os.environ,
@@ -114,6 +121,19 @@ class ProcCluster:
             if p.alive():
                 p.popen.send_signal(signal.SIGKILL)
                 p.popen.wait()
+
+    async def cleanup(self) -> None:
+        """Kill every node and drop the test's schema."""
+        self.stop_all()
+        if not self.store.startswith("postgresql://") or "schema=" not in self.store:
+            return
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL.split("?", 1)[0])
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        finally:
+            await conn.close()
 
 
 @dataclass

@@ -40,7 +40,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ProcCluster]:
         await c.wait_active(c.nodes["n1"], 3)
         yield c
     finally:
-        c.stop_all()
+        await c.cleanup()
 
 
 def _exact(load_acked: dict[str, int], totals: dict[str, int]) -> list[str]:

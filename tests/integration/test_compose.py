@@ -43,7 +43,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ProcCluster]:
         await c.wait_active(c.nodes["n1"], 3)
         yield c
     finally:
-        c.stop_all()
+        await c.cleanup()
 
 
 async def call(s: aiohttp.ClientSession, c: ProcCluster, actor: str, action: str,

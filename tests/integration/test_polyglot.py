@@ -45,7 +45,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[ProcCluster]:
         await c.wait_active(c.nodes["n1"], 2)
         yield c
     finally:
-        c.stop_all()
+        await c.cleanup()
 
 
 @pytest.fixture
