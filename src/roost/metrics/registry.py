@@ -85,7 +85,7 @@ class Metrics:
         self.lease_waits: Counts = {}
         self.handoffs: Counts = {}
         self.handoff_latency = Histogram(STORE_BUCKETS)
-        self.shed: Counts = {}  # reason
+        self.shed: Counts = {}  # system, type, reason (mailbox | inflight)
         self.workflow_errors: Counts = {}  # kind
         self.gauges: dict[str, GaugeReader] = {}
         self.registry = CollectorRegistry(auto_describe=False)
@@ -217,7 +217,13 @@ class _Collector:
             "Time to hand off one batch of activations",
             m.handoff_latency,
         )
-        yield _counter("roost_shed", "Invocations refused by backpressure", ("reason",), m.shed)
+        yield _counter(
+            "roost_shed",
+            "Invocations refused with 429 by backpressure: a full actor mailbox or the node's "
+            "in-flight bound",
+            ("system", "type", "reason"),
+            m.shed,
+        )
         yield _counter(
             "roost_workflow_errors",
             "Failed workflow steps (side effects, broadcasts)",

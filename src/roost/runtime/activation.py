@@ -2,7 +2,9 @@
 
 Turns: `busy` says a turn runs. A caller that finds the actor idle takes the turn at once, in its
 own task (no queue hop on the fast path); others wait in `waiters`, FIFO, and the finishing turn
-hands the turn straight to the next waiter, so no newcomer can barge in between. When an
+hands the turn straight to the next waiter, so no newcomer can barge in between. The queue is
+bounded by the type's `max_mailbox`: the runtime refuses a call that finds it `full` rather than
+letting it wait (backpressure; the node's own turns that jump the queue are never refused). When an
 activation is closed (idle deactivation, handoff, lost lease) every waiter wakes, sees `closed`,
 and starts its invocation again from routing.
 """
@@ -82,6 +84,12 @@ class Activation:
     @property
     def queued(self) -> int:
         return len(self.waiters) if self.waiters else 0
+
+    @property
+    def full(self) -> bool:
+        """`max_mailbox` calls already wait: one more would pass the bound, so it is refused."""
+        waiters = self.waiters
+        return waiters is not None and len(waiters) >= self.type.max_mailbox
 
     async def wait_turn(self, *, front: bool = False) -> None:
         """Wait until the turn is handed to us; the caller then owns `busy`. `front` jumps the

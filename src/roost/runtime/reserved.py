@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from roost.errors import LeaseHeld, NotFound, RoostError, Unavailable
+from roost.errors import LeaseHeld, NotFound, Overloaded, RoostError, Unavailable
 from roost.runtime.activation import Activation
 from roost.sdk.context import ActorId, Invoker
 from roost.sdk.state import encode_json
@@ -136,7 +136,7 @@ class Scheduler:
                 parent=spec["parent"], metadata=spec["metadata"] or None, caller=caller,
             )  # fmt: skip
             done = True
-        except (Unavailable, TimeoutError) as exc:
+        except (Unavailable, Overloaded, TimeoutError) as exc:  # refused before it ran: retry
             log.warning("scheduled %s.%s not run yet: %s", spec["actor"], spec["action"], exc)
             done = False
         except RoostError as exc:  # it ran and failed, or can never run: do not retry forever

@@ -79,6 +79,7 @@ class Actor:
     durability: ClassVar[str] = "snapshot"
     min_pool_size: ClassVar[int] = 1
     max_pool_size: ClassVar[int] = 1
+    max_mailbox: ClassVar[int] = 1_000  # calls waiting for a turn; one more is refused (429)
     timers: ClassVar[tuple[Any, ...] | list[Any]] = ()
     channels: ClassVar[tuple[Any, ...] | list[Any]] = ()
 
@@ -113,6 +114,7 @@ class ActorType:
     channels: tuple[Channel, ...] = ()
     min_pool_size: int = 1
     max_pool_size: int = 1
+    max_mailbox: int = 1_000
     source: str = ""
     system: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -132,6 +134,7 @@ class ActorType:
             "durability": self.durability,
             "deactivate_timeout_ms": round(self.deactivate_timeout * 1000),
             "snapshot_timeout_ms": round(self.snapshot_timeout * 1000),
+            "max_mailbox": self.max_mailbox,
             "actions": sorted(self.actions),
         }
 
@@ -172,6 +175,9 @@ class ActorType:
         pool = (actor_cls.min_pool_size, actor_cls.max_pool_size)
         if not all(isinstance(p, int) and p >= 0 for p in pool) or pool[1] < max(pool[0], 1):
             raise bad(f"pool sizes must satisfy 0 <= min_pool_size <= max_pool_size, got {pool}")
+        max_mailbox = actor_cls.max_mailbox
+        if isinstance(max_mailbox, bool) or not isinstance(max_mailbox, int) or max_mailbox < 1:
+            raise bad(f"max_mailbox must be a positive integer, got {max_mailbox!r}")
         actions, init = _collect_actions(actor_cls, bad)
         timers, channels = _composition(actor_cls, actions, kind, bad)
         try:
@@ -192,6 +198,7 @@ class ActorType:
             channels=channels,
             min_pool_size=pool[0],
             max_pool_size=pool[1],
+            max_mailbox=max_mailbox,
             source=where,
             system=system,
         )
