@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LINT_PATHS := src tests examples bench chaos
 
-.PHONY: venv demo test lint unit integration system-deps bench clean chaos chaos-smoke
+.PHONY: venv demo test lint unit integration system-deps bench clean chaos chaos-smoke soak
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PY=$(PY) VENV=$(VENV) scripts/bootstrap.sh
@@ -45,6 +45,13 @@ chaos-smoke: venv system-deps
 bench: venv system-deps
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+# One node at twice its measured capacity for ROOST_SOAK_SECONDS (default 300) of overload: sheds
+# with 429, health stays fast, memory stays flat, full rate after (bench/soak.py). CI runs a
+# 60-second version (tests/integration/test_soak.py).
+soak: venv system-deps
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	ROOST_SOAK_SECONDS=$${ROOST_SOAK_SECONDS:-300} $(BIN)/python -m bench --only soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache roost-data chaos-out

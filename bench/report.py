@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import membership, stores
+from bench import membership, soak, stores
 
 S = dict[str, float]
 
@@ -57,7 +57,7 @@ Last full run took {meta.get("full_run_s", "?")} s.
 Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`. Profiles of the hot paths,
 with what costs what and proposed changes: `bench/PROFILE.md` (`python -m bench.profile`).
 Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, stores,
-membership); `--quick` is a smoke run with small counts.
+membership, soak); `--quick` is a smoke run with small counts.
 """
 
 
@@ -211,4 +211,6 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
         parts.append(stores_section(suites["stores"]))
     if "membership" in suites:
         parts.append(membership_section(suites["membership"]))
+    if "soak" in suites:
+        parts.append(soak.render(suites["soak"]))
     return "\n".join(parts)
