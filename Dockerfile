@@ -52,9 +52,11 @@ USER 10001:10001
 EXPOSE 8800 7946/tcp 7946/udp 9001
 
 # For docker and compose; Kubernetes ignores it and uses the chart's probes. slim has no curl:
-# urlopen raises (exit 1) on a refused connection or any non-2xx answer.
+# urlopen raises (exit 1) on a refused connection or any non-2xx answer. With ROOST_TLS_CERT the
+# node serves HTTPS only; its certificate names the node's DNS name, not 127.0.0.1, so this
+# liveness check of the process itself does not verify it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('ROOST_HTTP_ADDR', ':8800').rpartition(':')[2]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, ssl, urllib.request; port = os.environ.get('ROOST_HTTP_ADDR', ':8800').rpartition(':')[2]; tls = bool(os.environ.get('ROOST_TLS_CERT')); urllib.request.urlopen(('https' if tls else 'http') + f'://127.0.0.1:{port}/healthz', timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 
 # PID 1 without an init (no tini), on purpose:
 # - signals: PID 1 gets only the signals it handles; `roost node` installs SIGTERM and SIGINT

@@ -8,6 +8,7 @@ may have applied it.
 
 from __future__ import annotations
 
+import ssl as _ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,8 +36,10 @@ class HttpForwarder:
         *,
         scheme: str = "http",
         clock: Callable[[], float] = time.time,
-        ssl: Any = None,
+        ssl: _ssl.SSLContext | bool = True,
     ) -> None:
+        """`scheme="https"` with `ssl`, the context peers are verified with (and that presents
+        this node's certificate for mutual TLS); `True` is the system store."""
         self._key = key
         self._scheme = scheme
         self._clock = clock
