@@ -5,8 +5,13 @@
     POST /api/v1/system/{system}/actors/{actor}/invoke  InvocationRequest -> InvocationResponse
 
 Every answer carries a `RequestStatus`: OK (200); ACTOR_NOT_FOUND (404); ERROR with the reason
-for bad input (400, never 500), a failed action (500), an unreachable owner or host (503 with
-Retry-After), a deadline (504). `status_of` is the one place an error becomes a status.
+for bad input (400, never 500; 413 over --max-body; 415 for a JSON, text or form body), a
+failed action (500), an unreachable owner or host (503 with Retry-After), a deadline (504).
+`status_of` is the one place an error becomes a status.
+
+ROOST_API_TOKENS do not apply here: Spawn's SDKs send no credentials, so this port is for actor
+hosts on a trusted network (bind it accordingly, or `--proxy-http off`). The ACL policies do:
+every invoke and spawn is checked, with the caller the request names (403, ERROR).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from roost.errors import (
     PayloadTooLarge,
     RoostError,
     SystemNotFound,
+    UnsupportedMediaType,
 )
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import host_actor
@@ -48,6 +54,9 @@ log = logging.getLogger("roost.spawnproto")
 R = TypeVar("R", bound=Message)
 PROXY_NAME = "roost"
 HOST_PORT_HEADER = "X-Roost-Actor-Host-Port"  # Roost SDKs say where they serve; Spawn's don't
+# Media types that are certainly not a protobuf body. Anything else is read as one: Spawn's SDKs
+# send application/octet-stream, but nothing in the protocol pins the type down.
+_NOT_PROTOBUF = ("application/json", "application/x-www-form-urlencoded", "multipart/", "text/")
 
 
 def status_of(exc: RoostError) -> tuple[int, int]:
@@ -95,6 +104,11 @@ class ProtocolApi:
         return app
 
     async def _body(self, request: web.Request) -> bytes:
+        mime = request.content_type  # application/octet-stream when the header is missing
+        if mime.startswith(_NOT_PROTOBUF) or mime.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Content-Type {mime!r}: the body must be protobuf ({PROTOBUF})"
+            )
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
@@ -121,6 +135,8 @@ class ProtocolApi:
         try:
             req = parse(P.SpawnRequest, await self._body(request))
             path_system = _name(request.match_info["system"], "system")
+            if not req.actors:
+                raise BadRequest("SpawnRequest names no actor to spawn")
             for aid in req.actors:
                 if not aid.parent:
                     raise BadRequest(f"actor {aid.name!r} to spawn needs its parent template")
@@ -142,6 +158,8 @@ class ProtocolApi:
             if parent is not None:
                 _name(parent, "parent template")
             caller = _caller(req)
+            # ACLs before any branch: an async or scheduled call must not be accepted, then refused
+            self.node.core.authorize(system, actor, action, caller)
             target = self._target(system, actor, parent)
             payload = self._payload(req, target)
             call = (actor, action, payload, system, parent, dict(req.metadata), caller)

@@ -8,12 +8,9 @@ registered host actor whose name no Python type takes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
 import roost
@@ -24,7 +21,6 @@ from roost.node.spawnproto.external import build_types, problems
 from roost.node.spawnproto.hostclient import HostClient
 from roost.node.spawnproto.registry import HostEntry, HostRegistry
 from roost.node.spawnproto.server import ProtocolApi
-from roost.placement.auth import HEADER, derive_key, sign
 from roost.placement.router import hosts_system
 from roost.runtime.types import SystemTypes
 
@@ -54,7 +50,6 @@ class SpawnProtocol:
             on_change=self._install,
             lease_s=cfg.lease,
         )
-        self._key = derive_key(cfg.cluster_secret, "internal-http")
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -176,18 +171,12 @@ class SpawnProtocol:
             for m in view.members.values()
             if m.id != me and m.status in (MemberStatus.ACTIVE, MemberStatus.JOINING)
         ]
-        if not peers:
+        fwd = self.node.forwarder  # the peers' scheme and TLS context (http or https)
+        if not peers or fwd is None:
             return
-        timeout = aiohttp.ClientTimeout(total=PUSH_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as s:
-
-            async def one(http: str) -> None:
-                headers = {HEADER: sign(self._key, "POST", PUSH_PATH, b"", time.time())}
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with s.post(f"http://{http}{PUSH_PATH}", headers=headers) as r:
-                        await r.read()
-
-            await asyncio.gather(*(one(m.http) for m in peers))
+        await asyncio.gather(
+            *(fwd.post_json(m, PUSH_PATH, {}, PUSH_TIMEOUT) for m in peers), return_exceptions=True
+        )
 
     def add_internal_routes(self, app: web.Application) -> None:
         app.router.add_post(PUSH_PATH, self._on_push)

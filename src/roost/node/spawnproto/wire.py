@@ -10,7 +10,6 @@ same bytes at the edge: type URLs are never rewritten.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any, TypeVar
 
 from google.protobuf import any_pb2
@@ -18,7 +17,7 @@ from google.protobuf.message import DecodeError, Message
 
 from roost.errors import BadRequest
 from roost.node.spawnproto import protocol_pb2 as P
-from roost.sdk.state import encode_json
+from roost.sdk.state import encode_json, parse_json_payload
 
 PROTOBUF = "application/octet-stream"
 JSON_TYPE_1X = "type.googleapis.com/eigr.functions.protocol.JSONType"
@@ -66,7 +65,10 @@ def any_to_json(value: any_pb2.Any) -> Any:
         raise ValueError(f"malformed JSONType: {exc}") from exc
     if not holder.content.strip():
         return None
-    return json.loads(holder.content)
+    try:  # strict, as for HTTP bodies: no NaN or Infinity, no nesting that blows the stack
+        return parse_json_payload(holder.content.encode())
+    except BadRequest as exc:
+        raise ValueError(exc.message) from exc
 
 
 def carried(value: any_pb2.Any) -> dict[str, Any]:
