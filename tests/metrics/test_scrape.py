@@ -49,14 +49,21 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "roost_ready": ("gauge", ()),
     "roost_mailbox_depth": ("gauge", ST),
     "roost_inflight_invocations": ("gauge", ()),
+    "roost_shed": ("counter", (*ST, "reason")),
     "roost_serf_agent_restarts": ("gauge", ()),
     "roost_process_cpu_seconds": ("counter", ()),
     "roost_process_resident_memory_bytes": ("gauge", ()),
     "roost_process_open_fds": ("gauge", ()),
     "roost_process_start_time_seconds": ("gauge", ()),
+    "roost_process_virtual_memory_bytes": ("gauge", ()),
+    "roost_process_max_fds": ("gauge", ()),
+    "roost_workflow_errors": ("counter", ("kind",)),
 }
-# exported, but nothing increments them yet (no samples, so no label names to check)
-DECLARED_ONLY = {"roost_shed", "roost_workflow_errors"}
+# exported, but nothing increments them yet (no samples, so no label names to check); every
+# exported family is in FAMILIES or here, so a new one cannot go unchecked
+DECLARED_ONLY: set[str] = set()
+# issue 8: invocation latency buckets from 0.1 ms to 10 s
+LATENCY_RANGE = (0.0001, 10.0)
 
 
 class Box(Actor):
@@ -71,6 +78,10 @@ class Box(Actor):
     @action
     async def boom(self, ctx: Context) -> Value:
         raise RuntimeError("boom")
+
+    @action
+    async def stray(self, ctx: Context) -> Value:  # its side effect fails: a workflow error
+        return Value().response("sent").effect("nobody-home", "knock")
 
     @action
     async def nap(self, payload: float, ctx: Context) -> Value:
@@ -118,10 +129,18 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
     db = f"{tmp_path}/cluster.db"
     mine = {p: owned_by("a", IDS, SYS, f"{p}-") for p in ("ok", "bad", "cas", "held", "nap")}
     theirs = owned_by("b", IDS, SYS, "fwd-")
-    async with cluster(tmp_path, key, IDS, [Box]) as (a, b), aiohttp.ClientSession() as http:
+    bounded = {"a": {"max_inflight": 3}}  # the naps below fill it: one more call is shed
+    async with (
+        cluster(tmp_path, key, IDS, [Box], per_node=bounded) as (a, b),
+        aiohttp.ClientSession() as http,
+    ):
         assert await call(http, a, mine["ok"], "put", 1) == 200
         assert await call(http, a, mine["ok"], "boom", None) == 500
         assert await call(http, a, theirs, "put", 2) == 200  # forwarded to b
+        assert await call(http, a, mine["ok"], "stray", None) == 200
+        async with asyncio.timeout(10):  # the effect runs after the reply
+            while not a.metrics.workflow_errors:
+                await asyncio.sleep(0.01)
 
         raw = SqliteStore(db)
         try:
@@ -151,7 +170,8 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
         async with asyncio.timeout(10):
             while a.inflight < 3:  # one turn runs, two wait in the mailbox
                 await asyncio.sleep(0.01)
-        busy = await scrape(http, a)
+        assert await call(http, a, mine["ok"], "put", 7) == 429  # shed: --max-inflight 3
+        busy = await scrape(http, a)  # a scrape is not an invocation: never shed
         assert await asyncio.gather(*naps) == [200] * 3
 
         await b.membership.set_status(MemberStatus.JOINING)  # b leaves the ring: hands off
@@ -163,6 +183,8 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
     families = merge(busy, end)
     missing = (set(FAMILIES) | DECLARED_ONLY) - set(families)
     assert not missing, f"families not exported: {sorted(missing)}"
+    unlisted = set(families) - set(FAMILIES) - DECLARED_ONLY
+    assert not unlisted, f"exported but not checked here: {sorted(unlisted)}"
     for name, (kind, labels) in FAMILIES.items():
         got_kind, samples = families[name]
         assert got_kind == kind, name
@@ -188,6 +210,20 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
     busy_samples = [s for _, ss in busy.values() for s in ss]
     assert total(busy_samples, "roost_mailbox_depth", type="box") >= 1  # 2 unless a turn ended
     assert total(busy_samples, "roost_inflight_invocations") >= 2
+    assert total(busy_samples, "roost_shed_total", type="box", reason="inflight") == 1
     assert total(samples, "roost_handoffs_total", type="box") >= 1
     assert total(samples, "roost_deactivations_total", reason="handoff") >= 1
     assert total(samples, "roost_members", status="active") >= 1
+    assert total(samples, "roost_workflow_errors_total", kind="effect") == 1
+
+    runs: list[list[str]] = [[]]  # the `le` bounds of each series, which ends at +Inf
+    for s in samples:
+        if s.name == "roost_invocation_duration_seconds_bucket":
+            runs[-1].append(s.labels["le"])
+            if s.labels["le"] == "+Inf":
+                runs.append([])
+    assert runs.pop() == [] and runs
+    for bounds in runs:
+        finite = [float(b) for b in bounds[:-1]]
+        assert finite == sorted(set(finite)), bounds
+        assert (finite[0], finite[-1]) == LATENCY_RANGE, bounds

@@ -149,7 +149,12 @@ def cmd_rotate(ns: argparse.Namespace) -> int:
 
     key = os.environ.get("ROOST_STATESTORE_KEY")
     if not key:
-        raise ConfigError("set ROOST_STATESTORE_KEY to the new primary key (old ones in _OLD_KEYS)")
+        raise ConfigError(
+            "set ROOST_STATESTORE_KEY to the new primary key "
+            "(and the keys to re-seal from in ROOST_STATESTORE_OLD_KEYS)"
+        )
+    if ns.batch < 1:  # 0 would scan nothing and report a finished rotation
+        raise ConfigError(f"--batch must be at least 1, got {ns.batch}")
     old = os.environ.get("ROOST_STATESTORE_OLD_KEYS", "").split(",")
     report = asyncio.run(rotate(_store_url(ns), Keyring.from_text(key, old), batch=ns.batch))
     print(
