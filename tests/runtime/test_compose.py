@@ -4,6 +4,7 @@ broadcast to channels, pooled workers, metadata and caller, protobuf state, chec
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,15 +16,30 @@ from examples.counters import Counter, Incrementor, Tally
 from examples.proto_counter import AddMsg, ProtoCounter, TallyMsg
 from roost import Actor, Context, Timer, Value, action
 from roost.errors import ActionNotFound, BadRequest
+from roost.runtime.reserved import RESERVED_SYSTEM, SCHED, Scheduler
 from roost.sdk.actor import ActorDefinitionError, ActorType
 from roost.statestore import MemoryStore
 
 SYS = "compose"
 
 
+class Planner(Actor):
+    """Schedules a call to `audit` from inside its own turn (`ctx.invoke(..., delay_ms=...)`)."""
+
+    name = "planner"
+
+    @action
+    async def plan(self, payload: dict[str, Any], ctx: Context) -> Value:
+        sid = await ctx.invoke(
+            "audit", "record", payload["event"], metadata={"why": "planned"},
+            delay_ms=payload.get("delay_ms"), scheduled_to=payload.get("at_ms"),
+        )  # fmt: skip
+        return Value().response(sid)
+
+
 @pytest.fixture
 async def system() -> AsyncIterator[roost.ActorSystem]:
-    actors = [*ACTORS, Incrementor, Counter, Tally, ProtoCounter]
+    actors = [*ACTORS, Incrementor, Counter, Tally, ProtoCounter, Planner]
     async with roost.ActorSystem(SYS, actors=actors, statestore=MemoryStore()) as s:
         yield s
 
@@ -37,6 +53,17 @@ async def settle(s: roost.ActorSystem) -> None:
             return
         await asyncio.gather(*pending, return_exceptions=True)
     raise AssertionError("background work never settled")
+
+
+def advance_wall(sched: Scheduler, seconds: float) -> None:
+    """Move the scheduler's wall clock ahead of real time (due times are real unix ms)."""
+    real_wall = sched.wall
+    sched.wall = lambda: real_wall() + seconds
+
+
+async def pending_schedules(s: roost.ActorSystem) -> int:
+    rows, _ = await s.core.scan_prefix(RESERVED_SYSTEM, SCHED, None, 100)
+    return len(rows)
 
 
 async def test_effect_runs_after_the_reply_with_caller_and_metadata(
@@ -190,6 +217,61 @@ async def test_bad_schedules_are_400(system: roost.ActorSystem) -> None:
         await system.schedule("incrementor", "fly", delay_ms=10)
 
 
+async def test_ctx_invoke_with_delay_is_persisted_and_fires_once(
+    system: roost.ActorSystem,
+) -> None:
+    sched = system.core.scheduler
+    sid = await system.invoke("planner", "plan", {"event": {"n": 1}, "delay_ms": 60_000})
+    assert isinstance(sid, str) and sid
+    assert await pending_schedules(system) == 1  # in the statestore, not in memory
+    assert await sched.poll() == 0  # not due yet
+    assert await system.invoke("audit", "get") == []
+    advance_wall(sched, 61.0)
+    assert await sched.poll() == 1
+    await settle(system)
+    assert await sched.poll() == 0 and await pending_schedules(system) == 0  # once
+    assert await system.invoke("audit", "get") == [
+        {"event": {"n": 1}, "caller": "planner", "metadata": {"why": "planned"}}
+    ]
+
+
+async def test_ctx_invoke_scheduled_to_waits_for_that_time(system: roost.ActorSystem) -> None:
+    sched = system.core.scheduler
+    at_ms = int(time.time() * 1000) + 30_000
+    sid = await system.invoke("planner", "plan", {"event": "at", "at_ms": at_ms})
+    assert isinstance(sid, str)
+    advance_wall(sched, 20.0)
+    assert await sched.poll() == 0  # 10 s early
+    advance_wall(sched, 11.0)  # cumulative: 31 s ahead
+    assert await sched.poll() == 1
+    await settle(system)
+    assert [e["event"] for e in await system.invoke("audit", "get")] == ["at"]
+    with pytest.raises(BadRequest, match="exactly one of delay_ms and scheduled_to"):
+        await system.invoke("planner", "plan", {"event": 1, "delay_ms": 5, "at_ms": at_ms})
+    assert await pending_schedules(system) == 0  # a refused schedule leaves nothing behind
+
+
+async def test_roost_invoke_schedules_on_the_system_in_this_process(
+    system: roost.ActorSystem,
+) -> None:
+    sched = system.core.scheduler
+    first = await roost.invoke(
+        "incrementor", action="add", payload={"value": 2}, system=SYS, delay_ms=60_000
+    )
+    second = await roost.invoke(
+        "incrementor", action="add", payload={"value": 3}, system=SYS,
+        scheduled_to=int(time.time() * 1000) + 30_000,
+    )  # fmt: skip
+    assert isinstance(first, str) and isinstance(second, str) and first != second
+    assert await system.invoke("incrementor", "get_state") == {"total": 0}  # nothing ran yet
+    advance_wall(sched, 61.0)
+    assert await sched.poll() == 2
+    await settle(system)
+    assert await system.invoke("incrementor", "get_state") == {"total": 5}
+    with pytest.raises(BadRequest):
+        await roost.invoke("incrementor", action="add", system=SYS, delay_ms=-5)
+
+
 async def test_pooled_calls_run_concurrently_up_to_the_pool_size() -> None:
     inside = 0
     peak = 0
@@ -218,6 +300,54 @@ async def test_pooled_calls_run_concurrently_up_to_the_pool_size() -> None:
         assert peak == 3
         assert s.core.runtime.pools[("p", "worker")].size == 3
         assert not s.core.runtime.active  # stateless: no activations, no store rows
+
+
+async def test_a_pool_keeps_min_instances_ready_and_never_exceeds_max() -> None:
+    made = {"worker": 0, "lazy": 0}
+    inside = peak = 0
+    release = asyncio.Event()
+
+    class Worker(Actor):
+        name = "worker"
+        kind = "pooled"
+        min_pool_size = 2
+        max_pool_size = 3
+
+        def __init__(self) -> None:
+            made[self.name] += 1
+
+        @action
+        async def work(self, ctx: Context) -> Value:
+            nonlocal inside, peak
+            inside += 1
+            peak = max(peak, inside)
+            await release.wait()
+            inside -= 1
+            return Value().response("ok")
+
+    class Lazy(Worker):
+        name = "lazy"
+        min_pool_size = 0
+        max_pool_size = 2
+
+    async with roost.ActorSystem("p", actors=[Worker, Lazy]) as s:
+        pool = s.core.runtime.pools[("p", "worker")]
+        # min instances exist before any call (plus one each: registration checks that the
+        # class constructs without arguments)
+        assert made == {"worker": 1 + 2, "lazy": 1 + 0}
+        assert (pool.size, pool.busy) == (2, 0)
+        calls = [asyncio.ensure_future(s.invoke("worker", "work")) for _ in range(10)]
+        while inside < 3:
+            await asyncio.sleep(0)
+        for _ in range(20):  # let the other seven try to start (they must wait)
+            await asyncio.sleep(0)
+        assert (inside, made["worker"], pool.size, pool.busy) == (3, 1 + 3, 3, 3)
+        release.set()
+        assert await asyncio.gather(*calls) == ["ok"] * 10
+        assert peak == 3 and made["worker"] == 1 + 3  # never past max, instances reused
+        assert pool.busy == 0 and pool.size >= Worker.min_pool_size  # still ready
+        assert await s.invoke("lazy", "work") == "ok"
+        assert made["lazy"] == 1 + 1  # min 0: created on demand
 
 
 async def test_protobuf_state_and_payloads(system: roost.ActorSystem) -> None:

@@ -21,12 +21,21 @@ async def invoke(
     parent: str | None = None,
     metadata: Mapping[str, str] | None = None,
     url: str | None = None,
+    delay_ms: int | None = None,
+    scheduled_to: int | None = None,
 ) -> Any:
     """Invoke `action` on `actor`. Goes to the system running in this process if there is one
     (and no `url` is given), otherwise over HTTP to `url` or ROOST_URL (default
-    http://127.0.0.1:8800)."""
+    http://127.0.0.1:8800). With `delay_ms` (or `scheduled_to`, unix ms) the call is persisted
+    and fires once, later, on the actor's owner; this returns the schedule's id at once."""
+    scheduled = delay_ms is not None or scheduled_to is not None
     if url is None:
         running = local.find(system)
+        if running is not None and scheduled:
+            return await running.core.schedule(
+                actor, action, payload, system=system or running.default_system, parent=parent,
+                metadata=metadata, delay_ms=delay_ms, at_ms=scheduled_to,
+            )  # fmt: skip
         if running is not None:
             return await running.invoke(
                 actor, action, payload, system=system or running.default_system,
@@ -40,4 +49,6 @@ async def invoke(
             system=system or "spawn-system",
             parent=parent,
             metadata=metadata,
+            delay_ms=delay_ms,
+            scheduled_to=scheduled_to,
         )

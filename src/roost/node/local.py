@@ -8,14 +8,20 @@ remove themselves on exit; nothing is read from it at import time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from roost.sdk.context import ActorId
+
+if TYPE_CHECKING:
+    from roost.node.core import Core
 
 
 class LocalSystem(Protocol):
     @property
     def default_system(self) -> str: ...
+
+    @property
+    def core(self) -> Core: ...  # for scheduled calls (`roost.invoke(..., delay_ms=...)`)
 
     async def invoke(
         self,
@@ -45,7 +51,8 @@ def unregister(name: str, system: LocalSystem) -> None:
 
 def find(name: str | None) -> LocalSystem | None:
     """The running system called `name` (or a node, which routes any system); with no name, the
-    only one running, if exactly one is."""
+    only one running, if exactly one is (a system hosting several is registered under each)."""
     if name is None:
-        return next(iter(_RUNNING.values())) if len(_RUNNING) == 1 else None
+        running = {id(s): s for s in _RUNNING.values()}
+        return next(iter(running.values())) if len(running) == 1 else None
     return _RUNNING.get(name) or _RUNNING.get(ANY)

@@ -76,11 +76,13 @@ class ActorSystem:
     async def __aenter__(self) -> ActorSystem:
         await self.core.start()
         self.core.start_loops()
-        local.register(self.name, self)
+        for name in self.core.systems:  # `roost.invoke(system=...)` reaches each one it hosts
+            local.register(name, self)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        local.unregister(self.name, self)
+        for name in self.core.systems:
+            local.unregister(name, self)
         await self.core.stop()
 
     async def invoke(
@@ -97,13 +99,13 @@ class ActorSystem:
         scheduled_to: int | None = None,
     ) -> Any:
         """Invoke `action` on `actor` and return its reply. With `delay_ms` (or `scheduled_to`,
-        unix ms) the call is persisted and runs later; this returns None at once."""
+        unix ms) the call is persisted and fires once, later, on the actor's owner; this returns
+        the schedule's id at once."""
         if delay_ms is not None or scheduled_to is not None:
-            await self.schedule(
+            return await self.schedule(
                 actor, action, payload, system=system, parent=parent, metadata=metadata,
-                delay_ms=delay_ms, scheduled_to=scheduled_to,
+                caller=caller, delay_ms=delay_ms, scheduled_to=scheduled_to,
             )  # fmt: skip
-            return None
         return await self.core.invoke(
             actor,
             action,
@@ -123,6 +125,7 @@ class ActorSystem:
         system: str | None = None,
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
         delay_ms: int | None = None,
         scheduled_to: int | None = None,
     ) -> str:
@@ -130,7 +133,7 @@ class ActorSystem:
         fires once, on the actor's owner. Returns its id."""
         return await self.core.schedule(
             actor, action, payload, system=system or self.name, parent=parent,
-            metadata=metadata, delay_ms=delay_ms, at_ms=scheduled_to,
+            metadata=metadata, caller=caller, delay_ms=delay_ms, at_ms=scheduled_to,
         )  # fmt: skip
 
     async def spawn(self, actor: str, *, parent: str) -> None:

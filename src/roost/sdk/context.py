@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 EMPTY_METADATA: Mapping[str, str] = {}
 
@@ -37,6 +37,26 @@ class Invoker(Protocol):
     ) -> Any: ...
 
 
+@runtime_checkable
+class ScheduledInvoker(Invoker, Protocol):
+    """An `Invoker` that can also persist a call to run later (the node's `Core`): what
+    `Context.invoke(..., delay_ms=...)` needs."""
+
+    async def schedule(
+        self,
+        actor: str,
+        action: str,
+        payload: Any = None,
+        *,
+        system: str,
+        parent: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        caller: ActorId | None = None,
+        delay_ms: int | None = None,
+        at_ms: int | None = None,
+    ) -> str: ...
+
+
 class Context:
     """The turn's view: ``state`` (current state, ``None`` before the first), ``caller`` (the
     invoking actor's id on actor-to-actor calls), ``self`` (this actor's id), ``metadata``
@@ -67,13 +87,24 @@ class Context:
         system: str | None = None,
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        delay_ms: int | None = None,
+        scheduled_to: int | None = None,
     ) -> Any:
         """Invoke another actor from this one; the callee sees this actor as ``ctx.caller``.
 
-        Calling this actor itself from its own turn would wait on its own mailbox: don't.
+        With `delay_ms` (or `scheduled_to`, unix ms) the call is persisted and fires once, later,
+        on the target's owner; this returns the schedule's id at once. Calling this actor itself
+        from its own turn would wait on its own mailbox (a scheduled call to itself is fine).
         """
         if self._invoker is None:
             raise RuntimeError("this context has no invoker (a test context?)")
+        if delay_ms is not None or scheduled_to is not None:
+            if not isinstance(self._invoker, ScheduledInvoker):
+                raise RuntimeError("this context cannot schedule calls (no statestore behind it)")
+            return await self._invoker.schedule(
+                actor, action, payload, system=system or self.self.system, parent=parent,
+                metadata=metadata, caller=self.self, delay_ms=delay_ms, at_ms=scheduled_to,
+            )  # fmt: skip
         return await self._invoker.invoke(
             actor,
             action,
