@@ -17,6 +17,7 @@
     ├── Unavailable                 503 unavailable (retryable): draining, not ready, owner gone
     │   ├── StoreUnavailable            the statestore cannot be reached
     │   ├── NotOwner                    this node does not own the actor (internal routing)
+    │   ├── NotPlaced                   not_placed: a forwarded call found no node; nothing ran
     │   ├── LeaseHeld                   another node holds the actor's ownership lease
     │   └── HostUnavailable             an external actor host (Spawn protocol) is down
     ├── StateConflict               409 state_conflict (retryable): a fenced write lost its race
@@ -142,6 +143,14 @@ class NotOwner(Unavailable):
     def __init__(self, message: str = "", owner: str | None = None, **details: Any) -> None:
         super().__init__(message, **details)
         self.owner = owner
+
+
+class NotPlaced(Unavailable):
+    """Internal routing: a forwarded call could not be placed (hop limit, owner unreachable) and
+    nothing ran. Its own code lets it cross the internal API, so the node where the call entered
+    backs off and places it again, instead of every hop waiting (and forwarding) on its own."""
+
+    code = "not_placed"
 
 
 class LeaseHeld(Unavailable):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Collection, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from roost.errors import Timeout
 from roost.membership.base import Member, MemberStatus, MemberView, ViewListener
 from roost.metrics import Metrics
 from roost.placement.placement import Placement
-from roost.placement.router import Router, Unreachable
+from roost.placement.router import HOP_LIMIT, Router, Unreachable
 from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
 from roost.runtime.types import SystemTypes
@@ -87,7 +88,7 @@ class RecordingStore:
         for it, rev in zip(items, revs, strict=True):
             if rev is not None:
                 gen = self.log.generation.get((self.node, it.key), 0)
-                self.log.writes.setdefault(it.key, []).append((rev, self.node, gen))
+                self.log.record(it.key, rev, self.node, gen)
         return revs
 
     async def renew(self, node_id: str, keys: Sequence[ActorKey], lease_s: float) -> set[ActorKey]:
@@ -116,10 +117,48 @@ class RecordingStore:
         return await self.inner.rewrite(key, revision, old, new)
 
 
+class SingleWriter:
+    """The single-writer invariant, checked one write at a time: the successful writes of an
+    actor, in revision order, come from one activation (node, generation) at a time; an
+    activation never writes again once another one has."""
+
+    def __init__(self) -> None:
+        self._last: dict[ActorKey, tuple[int, tuple[str, int]]] = {}  # key -> (rev, writer)
+        self._done: dict[ActorKey, set[tuple[str, int]]] = {}  # writers that were superseded
+
+    def add(self, key: ActorKey, rev: int, node: str, gen: int) -> str | None:
+        """Take the next write of `key` (revisions ascending); a violation, or None."""
+        who = (node, gen)
+        last = self._last.get(key)
+        self._last[key] = (rev, who)
+        if last is None:
+            return None
+        last_rev, prev = last
+        if rev <= last_rev:
+            return f"{key}: revision r{rev} by {who} after r{last_rev} (not increasing)"
+        if who == prev:
+            return None
+        done = self._done.setdefault(key, set())
+        done.add(prev)
+        if who in done:
+            return f"{key}: activation {who} wrote again at r{rev} after another did"
+        return None
+
+
 @dataclass
 class WriteLog:
+    """Every successful write, checked for the single-writer invariant as it lands."""
+
+    report: Callable[[str], None]
     generation: dict[tuple[str, ActorKey], int] = field(default_factory=dict)
     writes: dict[ActorKey, list[tuple[int, str, int]]] = field(default_factory=dict)
+    checker: SingleWriter = field(default_factory=SingleWriter)
+
+    def record(self, key: ActorKey, rev: int, node: str, gen: int) -> None:
+        self.writes.setdefault(key, []).append((rev, node, gen))
+        bad = self.checker.add(key, rev, node, gen)
+        if bad is not None:
+            self.report(bad)
 
 
 class SimMembership:
@@ -145,7 +184,14 @@ class SimMembership:
             listener(self._view)
 
 
+# Forwards nested on the current path: the delivered call's task inherits it from the sender's.
+_DEPTH: ContextVar[int] = ContextVar("sim_forward_depth", default=0)
+
+
 class SimForwarder:
+    """Delivers a call to the target's router, with latency, partitions and crashes; reports a
+    path that nests more than `HOP_LIMIT` forwards (a forwarding loop) when it happens."""
+
     def __init__(self, cluster: Cluster, src: str) -> None:
         self.cluster, self.src = cluster, src
 
@@ -172,12 +218,19 @@ class SimForwarder:
         if dst is None or not c.reachable(self.src, member.id):
             raise Unreachable(f"{member.id} went away before the call was delivered")
         wire = orjson.loads(orjson.dumps(payload))
-        task = dst.spawn(
-            dst.router.invoke(
-                actor, action, wire, system=system, parent=parent, metadata=metadata,
-                caller=caller, hops=hops, timeout=timeout, dedupe=dedupe,
-            )
-        )  # fmt: skip
+        depth = _DEPTH.get() + 1
+        if depth > HOP_LIMIT or hops > HOP_LIMIT:
+            c.violation(f"{system}/{actor}: forward {self.src}->{member.id} nests {depth} deep")
+        token = _DEPTH.set(depth)
+        try:
+            task = dst.spawn(
+                dst.router.invoke(
+                    actor, action, wire, system=system, parent=parent, metadata=metadata,
+                    caller=caller, hops=hops, timeout=timeout, dedupe=dedupe,
+                )
+            )  # fmt: skip
+        finally:
+            _DEPTH.reset(token)
         try:
             async with asyncio.timeout(timeout + 1.0):
                 result = await asyncio.shield(task)
@@ -244,12 +297,26 @@ class Cluster:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.store = MemoryStore(clock=asyncio.get_running_loop().time)
-        self.log = WriteLog()
+        self.violations: list[str] = []  # invariants broken, as they broke
+        self.log = WriteLog(self.violation)
         self.nodes: dict[str, SimNode] = {}
         self.status: dict[str, MemberStatus] = {}  # the truth (crashed nodes: FAILED)
         self.groups: list[set[str]] = []  # partitions; empty = fully connected
         self.unreachable_since: dict[tuple[str, str], float] = {}
         self.incarnations = 0
+        self.changed_at = 0.0  # the last change of membership or of the network
+
+    def violation(self, what: str) -> None:
+        if len(self.violations) < 20:  # the first ones tell the story
+            self.violations.append(f"t={asyncio.get_running_loop().time():.2f} {what}")
+
+    def changed(self) -> None:
+        self.changed_at = asyncio.get_running_loop().time()
+
+    def settled(self, after: float) -> bool:
+        """Whether gossip has had `after` seconds, with the network whole, since the last change:
+        every view must then agree with the truth."""
+        return not self.groups and asyncio.get_running_loop().time() - self.changed_at >= after
 
     # --- the network -------------------------------------------------------------------------
 
@@ -271,6 +338,7 @@ class Cluster:
 
     def gossip_now(self, node_id: str) -> None:
         """A node's own status change reaches its own view at once (Serf tags are local)."""
+        self.changed()
         self._deliver(node_id, asyncio.get_running_loop().time())
 
     def gossip_tick(self) -> None:
@@ -311,15 +379,20 @@ class Cluster:
         await node.drain()
         node.crash()  # stops its loops; it has handed everything off
         del self.nodes[node_id]
+        self.changed()
 
     def crash(self, node_id: str) -> None:
         self.nodes.pop(node_id).crash()
         self.status[node_id] = MemberStatus.FAILED
+        self.changed()
 
     def partition(self, groups: list[set[str]]) -> None:
         self.groups = groups
+        self.changed()
 
     def heal(self) -> None:
+        if self.groups:
+            self.changed()
         self.groups = []
 
     async def invoke(self, via: str, actor: str, op: str) -> Any:

@@ -1,12 +1,15 @@
 """Deterministic cluster simulation: seeded joins, graceful leaves, crashes and partitions under a
-workload, with the placement invariants checked at the end of every run.
+workload, with the placement invariants checked as the run goes and at its end.
 
-Invariants:
+Checked at every step (each write, each forward, each gossip tick):
 - single writer: the successful writes of each actor, in revision order, come from one
   activation at a time (an activation never writes again after another one has);
-- no acknowledged update of a sync actor is lost, and none is applied twice;
-- once the network heals and gossip settles, every node builds the same ring, of the nodes that
-  are really active, and every actor answers.
+- no forwarding loop: no call's path nests more than `HOP_LIMIT` forwards;
+- whenever the network is whole and gossip has settled since the last change (`SETTLE_S`),
+  every node builds the same ring, of the nodes that are really active.
+Checked at the end, once the network healed and gossip settled:
+- no acknowledged update of a sync actor is lost, and none is applied twice; no read missed an
+  update acknowledged before it was sent; every actor answers.
 
 `ROOST_SIM_SEEDS` sets how many seeds run (default 200); a failure names its seed, and
 `ROOST_SIM_SEED=N` replays one.
@@ -18,19 +21,24 @@ import asyncio
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from roost.errors import RoostError
 from roost.membership.base import MemberStatus
+from roost.placement.ring import Ring
+from roost.statestore.base import ActorKey
 from tests.sim import vloop
-from tests.sim.cluster import DETECT_S, GOSSIP_TICK, LEASE_S, Cluster
+from tests.sim.cluster import DETECT_S, GOSSIP_TICK, LEASE_S, Cluster, SingleWriter
 
 ACTORS = 12
 CLIENTS = 6
 EVENTS = 10
 MAX_NODES = 5
+# A change reaches every reachable view at the next tick; a crash is declared after DETECT_S.
+SETTLE_S = DETECT_S + 2 * GOSSIP_TICK
 
 
 @dataclass
@@ -45,7 +53,8 @@ class Outcome:
     violations: list[str] = field(default_factory=list)
 
     def fail(self, what: str) -> None:
-        self.violations.append(what)
+        if len(self.violations) < 20:  # the first ones tell the story
+            self.violations.append(what)
 
 
 async def _client(
@@ -111,8 +120,11 @@ async def _chaos(c: Cluster, rng: random.Random, out: Outcome) -> None:
 
 
 async def _gossip(c: Cluster) -> None:
+    """Serf's rounds, with the ring invariant checked after each one that should have settled."""
     while True:
         c.gossip_tick()
+        if c.settled(SETTLE_S):
+            _check_ring(c, c.violation)
         await asyncio.sleep(GOSSIP_TICK)
 
 
@@ -131,6 +143,7 @@ async def _scenario(seed: int) -> Outcome:
             await _chaos(c, rng, out)
     except TimeoutError:
         out.fail(f"the scenario got stuck (deadlock?) after {out.events[-3:]}")
+        out.violations[:0] = c.violations
         stop.set()
         c.stop()
         return out
@@ -138,21 +151,24 @@ async def _scenario(seed: int) -> Outcome:
     await asyncio.gather(*clients)
     c.heal()
     await asyncio.sleep(DETECT_S + LEASE_S + 5.0)  # views settle, handoffs finish, leases lapse
-    _check_ring(c, out)
+    if not c.settled(SETTLE_S):
+        out.fail("the cluster did not settle after healing")
+    _check_ring(c, out.fail)
     _check_reads(out)
     await _check_state(c, rng, out)
-    _check_single_writer(c, out)
+    out.violations[:0] = c.violations  # the ones seen along the way come first
     gossip.cancel()
     c.stop()
     await asyncio.sleep(0)
     return out
 
 
-def _check_ring(c: Cluster, out: Outcome) -> None:
+def _check_ring(c: Cluster, fail: Callable[[str], None]) -> None:
+    """Every node's ring is over exactly the nodes that are really active."""
     active = sorted(n for n, s in c.status.items() if s is MemberStatus.ACTIVE and n in c.nodes)
     for node in c.nodes.values():
         if list(node.router.ring.members) != active:
-            out.fail(f"{node.id} ring {list(node.router.ring.members)} != active {active}")
+            fail(f"settled, yet {node.id} ring {list(node.router.ring.members)} != active {active}")
 
 
 async def _check_state(c: Cluster, rng: random.Random, out: Outcome) -> None:
@@ -180,20 +196,6 @@ def _check_reads(out: Outcome) -> None:
         ]
         if missing:
             out.fail(f"stale read of {actor} at t={start:.2f}: missing acked {sorted(missing)[:3]}")
-
-
-def _check_single_writer(c: Cluster, out: Outcome) -> None:
-    for key, writes in c.log.writes.items():
-        writes.sort()
-        seen: set[tuple[str, int]] = set()
-        prev: tuple[str, int] | None = None
-        for rev, node, gen in writes:
-            who = (node, gen)
-            if who != prev:
-                if who in seen:
-                    out.fail(f"{key}: activation {who} wrote again at r{rev} after another did")
-                seen.add(who)
-                prev = who
 
 
 def run_seed(seed: int) -> Outcome:
@@ -224,21 +226,79 @@ def test_simulation_is_deterministic() -> None:
     assert a.acked == b.acked and a.errors == b.errors
 
 
-def test_checker_catches_a_lost_update() -> None:
-    out = Outcome(0, acked={"l0": {"x", "y"}})
-    lost = out.acked["l0"] - {"x"}
-    assert lost == {"y"}  # the same set arithmetic _check_state applies
+def test_state_check_catches_a_lost_and_a_duplicated_update() -> None:
+    """`_check_state` reads the real cluster: an op acknowledged but missing, and an op applied
+    twice, are both reported."""
 
-
-def test_single_writer_check_catches_interleaving() -> None:
-    async def go() -> Outcome:
+    async def go() -> list[str]:
         c = Cluster(random.Random(0))
-        from roost.statestore.base import ActorKey
+        c.join("n0")
+        for op in ("x", "x", "z"):  # "x" applied twice
+            await c.invoke("n0", "l0", op)
+        out = Outcome(0, acked={"l0": {"x", "y", "z"}})  # "y" acknowledged, never applied
+        await _check_state(c, random.Random(0), out)
+        c.stop()
+        await asyncio.sleep(0)
+        return out.violations
 
+    violations = vloop.run(go())
+    assert len(violations) == 2, violations
+    assert "lost acknowledged ops ['y']" in violations[0]
+    assert "applied ops twice: ['x']" in violations[1]
+
+
+def test_single_writer_check_catches_interleaving_and_reordering() -> None:
+    k = ActorKey("sim", "l0")
+    check = SingleWriter()
+    # a then b (a handoff), then b again: fine; a writing after b took over: not
+    for rev, node in [(1, "a"), (2, "a"), (3, "b"), (4, "b")]:
+        assert check.add(k, rev, node, 1) is None
+    bad = check.add(k, 5, "a", 1)
+    assert bad is not None and "('a', 1) wrote again at r5" in bad
+    # the same node in a new activation (generation 2) is another writer: fine
+    assert check.add(k, 6, "a", 2) is None
+    bad = check.add(k, 6, "b", 1)
+    assert bad is not None and "not increasing" in bad
+    assert SingleWriter().add(ActorKey("sim", "l1"), 1, "a", 1) is None  # keys are separate
+
+
+def test_a_bad_write_is_reported_when_it_happens_with_its_time() -> None:
+    """The run's write log checks each write as it lands, so the report says when it broke."""
+
+    async def go() -> list[str]:
+        c = Cluster(random.Random(0))
         k = ActorKey("sim", "l0")
-        c.log.writes[k] = [(1, "a", 1), (2, "b", 1), (3, "a", 1)]
-        out = Outcome(0)
-        _check_single_writer(c, out)
-        return out
+        c.log.record(k, 1, "a", 1)
+        c.log.record(k, 2, "b", 1)
+        await asyncio.sleep(3.5)
+        c.log.record(k, 3, "a", 1)
+        return c.violations
 
-    assert vloop.run(go()).violations
+    violations = vloop.run(go())
+    assert len(violations) == 1 and violations[0].startswith("t=3.50 ")
+
+
+def test_ring_check_runs_during_the_run_and_reports_a_stale_ring() -> None:
+    """The per-tick ring check fires only once settled, and then catches a node whose ring
+    lags behind the truth."""
+
+    async def go() -> tuple[bool, list[str]]:
+        c = Cluster(random.Random(0))
+        for n in ("n0", "n1"):
+            c.join(n)
+        gossip = asyncio.create_task(_gossip(c))
+        early = c.settled(SETTLE_S)
+        await asyncio.sleep(SETTLE_S + 1.0)
+        clean = list(c.violations)
+        r = c.nodes["n1"].router
+        r.update(r.view, Ring(["n1"]))  # n1's ring forgets n0; its view is unchanged, so gossip
+        await asyncio.sleep(GOSSIP_TICK)  # delivers nothing new and the ring stays wrong
+        gossip.cancel()
+        c.stop()
+        await asyncio.sleep(0)
+        return early, [*clean, "--", *c.violations]
+
+    early, violations = vloop.run(go())
+    assert not early
+    assert violations[0] == "--", violations
+    assert any("n1 ring ['n1'] != active ['n0', 'n1']" in v for v in violations[1:]), violations

@@ -10,7 +10,9 @@ For actor K arriving at node N with `hops` so far:
    handoff and then forwards it to the new owner;
 4. past the hop limit, or when the owner is unreachable (connection refused: the call was never
    delivered), wait with backoff for the views to settle and start again, until the deadline;
-   only then answer 503 with Retry-After.
+   only then answer 503 with Retry-After. Only the node where the call entered waits: a
+   forwarded call that cannot be placed goes back to its sender at once as `NotPlaced`, so a
+   call's path never holds more than `HOP_LIMIT` forwards, however long the views disagree.
 
 Nothing here retries a call whose outcome is unknown (sent, then the connection broke): that would
 apply an update twice. Such a call fails with `Timeout`.
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 from roost.errors import (
     LeaseHeld,
     NotOwner,
+    NotPlaced,
     RoostError,
     StateConflict,
     SystemNotFound,
@@ -110,7 +113,12 @@ class Call:
 
 
 class _Retry(Exception):
-    """Internal: this attempt could not be placed; back off and try again."""
+    """Internal: this attempt could not be placed; back off and try again. `relayed`: the reason
+    came back from a node further down the path (it names that node already)."""
+
+    def __init__(self, reason: str, *, relayed: bool = False) -> None:
+        super().__init__(reason)
+        self.relayed = relayed
 
 
 class Router:
@@ -210,6 +218,13 @@ class Router:
                 return await self._attempt(call, hops, deadline)
             except _Retry as r:
                 reason = str(r)
+                if hops:
+                    # A forwarded call: hand it back now, and its entry node waits and starts
+                    # again. Waiting here with a fresh hop count would nest a new trip inside
+                    # this one at every backoff: a forwarding loop bounded only by the deadline.
+                    raise NotPlaced(
+                        reason if r.relayed else f"on {self.node_id}: {reason}", retry_after=1.0
+                    ) from None
             left = deadline - self.clock()
             if left <= delay:
                 self._count_unplaced(call)
@@ -219,9 +234,8 @@ class Router:
                 )
             await self.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
-            # "start again": the views have had time to settle, so this node may forward anew
-            # (a call that hit the hop limit would otherwise be stuck here until its deadline)
-            hops = 0
+            # "start again" with hops still 0: the views have had time to settle, and the next
+            # attempt has the whole hop budget
 
     async def _attempt(self, call: Call, hops: int, deadline: float) -> Any:
         rt = self.runtime
@@ -275,6 +289,9 @@ class Router:
         except Unreachable as exc:
             self._count_forward(call, "unreachable")
             raise _Retry(str(exc)) from None
+        except NotPlaced as exc:  # nothing ran down the path: placing it again is safe
+            self._count_forward(call, exc.code)
+            raise _Retry(exc.message, relayed=True) from None
         except RoostError as exc:
             self._count_forward(call, exc.code)
             raise
