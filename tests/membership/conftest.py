@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from roost.membership import MemberView, SerfMembership, SerfSettings
+from tests.conftest import need
 
 SERF_BIN = os.environ.get("ROOST_SERF_BIN", "serf")
 SECRET = "membership-test-secret-0123456789"
@@ -27,12 +28,12 @@ def serf_path() -> str | None:
 
 @pytest.fixture(autouse=True)
 def _require_serf(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("serf") is None or serf_path() is not None:
+    if request.node.get_closest_marker("serf") is None:
         return
-    message = f"serf binary {SERF_BIN!r} not found: apt-get install serf (or set ROOST_SERF_BIN)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " -- serf tests must run in CI")
-    pytest.skip(message)
+    need(
+        serf_path() is not None,
+        f"serf binary {SERF_BIN!r} not found: apt-get install serf (or set ROOST_SERF_BIN)",
+    )
 
 
 def free_port() -> int:

@@ -9,7 +9,14 @@ import random
 import pytest
 
 from roost.errors import ConfigError
-from roost.membership import Backoff, SerfSettings, check_security, gossip_key, rpc_token
+from roost.membership import (
+    Backoff,
+    SerfSettings,
+    check_security,
+    gossip_key,
+    gossip_keyring,
+    rpc_token,
+)
 from roost.membership.discovery import Seed, parse_seeds
 from roost.membership.keys import valid_gossip_key
 from roost.membership.settings import parse_hostport
@@ -104,3 +111,24 @@ def test_backoff_is_bounded_growing_and_seeded() -> None:
     assert all(2.5 <= d <= 5.0 for d in delays[6:])
     a.reset()
     assert a.next() <= 0.2
+
+
+def test_keyring_puts_the_current_secret_first_then_the_old_ones_once() -> None:
+    new, old, older = "the-new-cluster-secret-1", "the-old-cluster-secret-1", "an-older-secret-1"
+    assert gossip_keyring(new) == [gossip_key(new)]
+    assert gossip_keyring(new, (old, older, new, old)) == [
+        gossip_key(new),
+        gossip_key(old),
+        gossip_key(older),
+    ]
+
+
+def test_old_secrets_without_a_current_secret_are_refused() -> None:
+    settings = SerfSettings(node_id="n1", insecure=True, old_secrets=("the-old-cluster-secret",))
+    with pytest.raises(ConfigError, match="ROOST_CLUSTER_OLD_SECRETS is set but"):
+        check_security(settings)
+
+
+def test_old_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = SerfSettings(node_id="n1", secret="s" * 20, old_secrets=("the-old-cluster-secret",))
+    assert "the-old-cluster-secret" not in repr(settings)

@@ -21,7 +21,7 @@ from roost.membership.errors import (
     SerfError,
     SerfProtocolError,
 )
-from roost.membership.keys import gossip_key, rotate_secret, rpc_token
+from roost.membership.keys import gossip_key, gossip_keyring, rpc_token
 from roost.membership.protocol import (
     KeyResponse,
     MemberEvent,
@@ -76,9 +76,9 @@ __all__ = [
     "create_membership",
     "diff",
     "gossip_key",
+    "gossip_keyring",
     "nameserver_resolver",
     "parse_seeds",
-    "rotate_secret",
     "rpc_token",
     "system_resolver",
 ]

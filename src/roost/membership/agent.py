@@ -180,12 +180,10 @@ class SerfAgent:
         os.chmod(self.work_dir, 0o700)
         keyring = self.work_dir / "keyring.json"
         if self._keys:
-            # Our secret's key goes first (primary); keys a rotation installed stay after it.
-            old: list[str] = []
-            with contextlib.suppress(OSError, ValueError):
-                old = [k for k in json.loads(keyring.read_text()) if isinstance(k, str)]
-            merged = list(dict.fromkeys(self._keys + old))
-            _write_private(keyring, json.dumps(merged))
+            # Exactly the configured keys, primary first: Serf encrypts with the first and
+            # decrypts with any. Nothing from an earlier file is kept, so a secret dropped from
+            # ROOST_CLUSTER_OLD_SECRETS stops being accepted at the next start.
+            _write_private(keyring, json.dumps(self._keys))
         elif keyring.exists():
             keyring.unlink()  # insecure mode: a stale keyring would silently encrypt
 

@@ -44,7 +44,7 @@ from roost.membership.clock import Backoff, Clock, SystemClock, wait_event
 from roost.membership.discovery import Discovery, parse_seeds, plan_join, system_resolver
 from roost.membership.dnsclient import Resolver, nameserver_resolver
 from roost.membership.errors import SerfConnectionError, SerfError, first_error
-from roost.membership.keys import gossip_key, rpc_token
+from roost.membership.keys import gossip_keyring, rpc_token
 from roost.membership.mdns import MdnsDiscovery
 from roost.membership.protocol import MEMBER_EVENTS, MemberEvent, SerfEvent
 from roost.membership.rpc import SerfRPC, Subscription, connect_with_backoff
@@ -218,7 +218,7 @@ class SerfMembership:
 
     @property
     def client(self) -> SerfRPC | None:
-        """The current RPC client: user events, queries, keyring rotation (`keys.py`)."""
+        """The current RPC client: user events, queries, keyring commands."""
         return self._client
 
     # -- background work ----------------------------------------------------------------------
@@ -253,7 +253,7 @@ class SerfMembership:
             self.settings,
             work_dir,
             rpc_token=self._token or "",
-            keys=[gossip_key(secret)] if secret else [],
+            keys=gossip_keyring(secret, self.settings.old_secrets) if secret else [],
             tags=lambda: dict(self._tags),
             clock=self._clock,
         )

@@ -8,7 +8,7 @@ secret.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from roost.errors import ConfigError
 
@@ -36,6 +36,9 @@ class SerfSettings:
     seeds: tuple[str, ...] = ()
     # ROOST_CLUSTER_SECRET: keys gossip encryption and the RPC auth token.
     secret: str | None = None
+    # ROOST_CLUSTER_OLD_SECRETS: their gossip keys stay in the keyring, decrypt only, so nodes
+    # still on an old secret keep talking to us during a rolling rotation.
+    old_secrets: tuple[str, ...] = field(default=(), repr=False)
     # Allow cluster mode without a secret (plaintext gossip). Off: a typo must not open a cluster.
     insecure: bool = False
     # The Debian package installs `serf` on PATH; ROOST_SERF_BIN is read by the node's config.
@@ -96,6 +99,11 @@ class SerfSettings:
 
 def check_security(settings: SerfSettings) -> None:
     """Refuse cluster mode without a secret unless `--insecure`; warn when running insecure."""
+    if settings.old_secrets and not settings.secret:
+        raise ConfigError(
+            "ROOST_CLUSTER_OLD_SECRETS is set but ROOST_CLUSTER_SECRET is not: old secrets are "
+            "only accepted next to a current one"
+        )
     if settings.secret:
         if len(settings.secret) < MIN_SECRET_CHARS:
             log.warning(
