@@ -49,11 +49,36 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "statestoreOldKeys": base64.b64encode(bytes(32)).decode(),
         },
     },
+    "tls": merged(
+        production_values(),
+        {
+            "tls": {
+                "enabled": True,
+                "certManager": {"issuerRef": {"name": "roost-ca", "kind": "Issuer"}},
+            }
+        },
+    ),
+    "tls-own-secret": {"tls": {"enabled": True, "secretName": "roost-certs", "caKey": ""}},
 }
 
 # The Prometheus Operator's CRD is not among the core schemas kubernetes-validate ships: the
 # ServiceMonitor is checked against the part of monitoring.coreos.com/v1 the chart uses, strictly.
 SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
+    "definitions": {
+        "secretKey": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["secret"],
+            "properties": {
+                "secret": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "key"],
+                    "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+                }
+            },
+        }
+    },
     "type": "object",
     "additionalProperties": False,
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -99,6 +124,15 @@ SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
                             "path": {"type": "string"},
                             "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
                             "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "tlsConfig": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "serverName": {"type": "string"},
+                                    "ca": {"$ref": "#/definitions/secretKey"},
+                                },
+                            },
                         },
                     },
                 },
@@ -106,6 +140,79 @@ SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+# cert-manager's Certificate (cert-manager.io/v1) is a CRD too: checked against the part of its
+# schema the chart uses, strictly.
+DNS_NAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CERTIFICATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"const": "Certificate"},
+        "metadata": SERVICE_MONITOR_SCHEMA["properties"]["metadata"],
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["secretName", "issuerRef", "dnsNames"],
+            "properties": {
+                "secretName": {"type": "string", "minLength": 1},
+                "duration": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                "renewBefore": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"},
+                "privateKey": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                        "size": {"type": "integer"},
+                        "rotationPolicy": {"enum": ["Never", "Always"]},
+                    },
+                },
+                "usages": {
+                    "type": "array",
+                    "items": {
+                        "enum": [
+                            "digital signature",
+                            "key encipherment",
+                            "server auth",
+                            "client auth",
+                        ]
+                    },
+                },
+                "dnsNames": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "pattern": DNS_NAME},
+                },
+                "issuerRef": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "kind": {"type": "string"},
+                        "group": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
+CRD_SCHEMAS = {
+    "monitoring.coreos.com/": SERVICE_MONITOR_SCHEMA,
+    "cert-manager.io/": CERTIFICATE_SCHEMA,
+}
+
+
+def validate_crd(manifest: dict[str, Any]) -> bool:
+    """Check a manifest of one of the CRDs above; False when it is a core object."""
+    for prefix, schema in CRD_SCHEMAS.items():
+        if manifest["apiVersion"].startswith(prefix):
+            jsonschema.validate(manifest, schema)
+            return True
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +243,7 @@ def rendered(request: pytest.FixtureRequest, helm: ModuleType) -> Rendered:
 # --- lint and schemas -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["default", "production"])
+@pytest.mark.parametrize("name", ["default", "production", "tls"])
 def test_chart_lints_clean_in_strict_mode(helm: ModuleType, name: str) -> None:
     report = helm.lint(
         CHART, SCENARIOS[name], strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}"
@@ -151,9 +258,7 @@ def test_every_manifest_is_valid_for_kubernetes_1_30(
 ) -> None:
     rendered = render(helm, SCENARIOS[name])
     for manifest in rendered:
-        if manifest["apiVersion"].startswith("monitoring.coreos.com/"):
-            jsonschema.validate(manifest, SERVICE_MONITOR_SCHEMA)
-        else:
+        if not validate_crd(manifest):
             kube_validate.validate(manifest, KUBE_VERSION, strict=True)
 
 
@@ -195,6 +300,9 @@ def test_production_renders_the_expected_objects(production: Rendered) -> None:
         ({"secrets": {"statestoreKey": "not-a-key"}}, "at '/secrets/statestoreKey'"),
         ({"secrets": {"statestoreUrl": "redis://cache"}}, "at '/secrets/statestoreUrl'"),
         ({"config": {"log_level": "debug"}}, "'log_level' does not match pattern '^ROOST_"),
+        ({"tls": {"enabled": "yes"}}, "at '/tls/enabled'"),
+        ({"secrets": {"apiTokens": "short"}}, "at '/secrets/apiTokens'"),
+        ({"tls": {"certManager": {"renewBefore": "2 weeks"}}}, "at '/tls/certManager/renewBefore'"),
     ],
 )
 def test_schema_rejects_wrong_values_with_a_clear_message(
@@ -228,7 +336,21 @@ def test_schema_rejects_wrong_values_with_a_clear_message(
             "set secrets.statestoreKey (`roost keygen`) and secrets.clusterSecret",
         ),
         ({"config": {"ROOST_STATESTORE_KEY": "k"}}, "config.ROOST_STATESTORE_KEY is a secret"),
+        ({"config": {"ROOST_API_TOKENS": "t" * 20}}, "config.ROOST_API_TOKENS is a secret"),
+        (
+            {"config": {"ROOST_CLUSTER_OLD_SECRETS": "s" * 20}},
+            "config.ROOST_CLUSTER_OLD_SECRETS is a secret",
+        ),
         ({"config": {"ROOST_SEEDS": "a:1"}}, "config.ROOST_SEEDS: the chart sets it"),
+        ({"tls": {"enabled": True}}, "tls.enabled needs tls.secretName"),
+        (
+            {"tls": {"enabled": True, "certManager": {"issuerRef": {"kind": "ClusterIssuer"}}}},
+            "tls.certManager.issuerRef needs a name",
+        ),
+        (
+            {"tls": {"enabled": True, "secretName": "s"}, "config": {"ROOST_TLS_CA": "/ca.pem"}},
+            "config.ROOST_TLS_CA: with tls.enabled the chart sets it",
+        ),
     ],
 )
 def test_unsafe_combinations_fail_the_render(
@@ -462,6 +584,23 @@ def test_a_changed_setting_rolls_the_pods(helm: ModuleType, default: Rendered) -
     assert render(helm, inline).pod["metadata"]["annotations"]["checksum/secret"] == before
 
 
+def test_old_cluster_secrets_go_into_the_secret_and_roll_the_pods(helm: ModuleType) -> None:
+    """Rollout 1 of a secret rotation: the new secret listed as old, inline in the values."""
+    inline = SCENARIOS["inline-postgres"]
+    new = "the-next-secret-of-32-characters"
+    rotating = render(helm, merged(inline, {"secrets": {"clusterOldSecrets": new}}))
+    data = rotating.one("Secret")["data"]
+    assert base64.b64decode(data["ROOST_CLUSTER_OLD_SECRETS"]).decode() == new
+    ref = rotating.env["ROOST_CLUSTER_OLD_SECRETS"]["valueFrom"]["secretKeyRef"]
+    assert ref["key"] == "ROOST_CLUSTER_OLD_SECRETS" and ref["optional"] is True
+    assert "ROOST_CLUSTER_OLD_SECRETS" not in render(helm, inline).one("Secret")["data"]
+    checksums = {
+        r.pod["metadata"]["annotations"]["checksum/secret"]
+        for r in (rotating, render(helm, inline))
+    }
+    assert len(checksums) == 2
+
+
 # --- the chart's own YAML -------------------------------------------------------------------
 
 
@@ -559,3 +698,73 @@ def test_a_bad_system_statestore_is_refused_by_the_schema(helm: ModuleType) -> N
     bad = {**SYSTEMS, "systems": {"billing": {"statestore": store}}}
     with pytest.raises(Exception, match=r"/systems/billing/statestore/type': value must be one of"):
         render(helm, bad)
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+def test_tls_mounts_the_secret_and_switches_probes_and_scrapes_to_https(
+    helm: ModuleType,
+) -> None:
+    rendered = render(helm, SCENARIOS["tls"])
+    headless = rendered.statefulset["spec"]["serviceName"]
+    pods = f"{headless}.{NAMESPACE}.svc.cluster.local"
+    cert = rendered.one("Certificate")["spec"]
+    assert cert["issuerRef"] == {"name": "roost-ca", "kind": "Issuer"}
+    assert f"*.{pods}" in cert["dnsNames"] and "roost.roost-prod.svc" in cert["dnsNames"]
+    assert {"server auth", "client auth"} <= set(cert["usages"])
+    assert not any(n[0].isdigit() for n in cert["dnsNames"])  # no IP addresses
+
+    volumes = {v["name"]: v for v in rendered.pod["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m for m in rendered.container["volumeMounts"]}
+    mount = mounts["/etc/roost/tls"]
+    assert mount["readOnly"] is True and "subPath" not in mount  # a renewal reaches the pod
+    assert volumes[mount["name"]]["secret"]["secretName"] == cert["secretName"]
+    env = rendered.env
+    assert {n: env[n]["value"] for n in ("ROOST_TLS_CERT", "ROOST_TLS_KEY", "ROOST_TLS_CA")} == {
+        "ROOST_TLS_CERT": "/etc/roost/tls/tls.crt",
+        "ROOST_TLS_KEY": "/etc/roost/tls/tls.key",
+        "ROOST_TLS_CA": "/etc/roost/tls/ca.crt",
+    }
+    # peers dial a name the certificate covers, not the pod IP
+    assert env["ROOST_ADVERTISE_ADDR"]["value"] == f"$(ROOST_NODE_ID).{pods}"
+    names = [e["name"] for e in rendered.container["env"]]
+    assert names.index("ROOST_NODE_ID") < names.index("ROOST_ADVERTISE_ADDR")
+
+    c = rendered.container
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTPS"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTPS"}
+    (endpoint,) = rendered.one("ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "serverName": pods,
+        "ca": {"secret": {"name": cert["secretName"], "key": "ca.crt"}},
+    }
+    assert "https://" in rendered.notes and "http://127.0.0.1" not in rendered.notes
+
+
+def test_tls_from_a_secret_without_a_ca(helm: ModuleType) -> None:
+    """A Secret of your own (say, from a public issuer): no Certificate, no ROOST_TLS_CA, so the
+    nodes verify each other against the system store and ask for no client certificate."""
+    rendered = render(helm, SCENARIOS["tls-own-secret"])
+    assert rendered.all("Certificate") == []
+    volumes = {v["name"]: v for v in rendered.pod["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "roost-certs"
+    assert "ROOST_TLS_CERT" in rendered.env and "ROOST_TLS_CA" not in rendered.env
+    assert rendered.container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+
+
+def test_without_tls_nothing_changes(default: Rendered) -> None:
+    assert default.all("Certificate") == []
+    assert not any(n.startswith("ROOST_TLS_") for n in default.env)
+    assert "scheme" not in default.container["readinessProbe"]["httpGet"]
+    assert "tls" not in {v["name"] for v in default.pod["spec"]["volumes"]}
+
+
+def test_api_tokens_go_into_the_secret(helm: ModuleType) -> None:
+    tokens = "a" * 20 + "," + "b" * 24
+    rendered = render(helm, {"secrets": {"apiTokens": tokens}})
+    data = rendered.one("Secret")["data"]
+    assert base64.b64decode(data["ROOST_API_TOKENS"]).decode() == tokens
+    ref = rendered.env["ROOST_API_TOKENS"]["valueFrom"]["secretKeyRef"]
+    assert ref["key"] == "ROOST_API_TOKENS" and ref["optional"] is True
