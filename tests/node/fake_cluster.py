@@ -88,11 +88,12 @@ async def cluster(
                 **(per_node or {}).get(node_id, {}),
             }
             classes = settings.pop("actor_classes", actors)
+            settings.setdefault("proxy_http", "off")  # port 9001 is not ours to take in tests
+            settings.setdefault("cluster_secret", SECRET)
             cfg = NodeConfig(
                 node_id=node_id,
                 http=http,
                 seeds=("127.0.0.1:1",),  # cluster mode (a forwarder); the hub replaces gossip
-                cluster_secret=SECRET,
                 statestore_key=key,
                 **settings,  # type: ignore[arg-type]
             )

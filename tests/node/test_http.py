@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ async def node(tmp_path: Path, key: str) -> AsyncIterator[Node]:
         statestore=f"sqlite:///{tmp_path}/roost.db",
         statestore_key=key,
         max_body=4096,
+        proxy_http="off",
     )
     n = Node(cfg, actor_classes=[Incrementor, Counter, Tally, Sleeper])
     await n.start()
@@ -164,29 +166,59 @@ async def test_error_codes(
     assert data["error"]["message"]
 
 
-async def test_bad_input_changes_no_state(http: aiohttp.ClientSession, node: Node) -> None:
-    await call(http, "POST", f"{A}/incrementor/actions/add", {"value": 3})
-    bad = [
-        b'{"value": "x"}',
-        b'{"value": ',
-        b"[]",
-        b'{"value": 1.5e999}',
-        b"null",
-        b'{"other": 1}',
-    ]
-    for body in bad:
-        st, _, _ = await call(
-            http,
-            "POST",
-            f"{A}/incrementor/actions/add",
-            body,
-            headers={"Content-Type": "application/json"},
-        )
-        assert 400 <= st < 600
+# Refused by the node before any actor runs, whatever the actor: always a 4xx.
+MALFORMED: list[tuple[bytes, dict[str, str]]] = [
+    (b'{"value": ', {}),
+    (b'{"value": 1.5e999}', {}),  # a number JSON cannot carry back (infinity)
+    (b'{"value": 1}{"value": 1}', {}),
+    (b"\xff\xfe", {}),
+    (b'{"value": 1}', {"Content-Encoding": "gzip"}),  # says gzip, is not
+]
+# Well-formed JSON of the wrong shape: an action that checks its input answers 400
+# (`roost.BadRequest`); the seed `Incrementor` does not check, so its TypeError is a 500
+# `action_failed`, which the contract reserves for an actor that raised.
+WRONG_SHAPE = [b'{"value": "x"}', b"[]", b"null", b'{"other": 1}', b'{"value": [1]}', b""]
+
+
+async def test_bad_input_is_4xx_and_changes_no_state(
+    http: aiohttp.ClientSession, node: Node
+) -> None:
+    inc, ctr = f"{A}/incrementor/actions/add", f"{A}/c-1/actions/add?parent=counter"
+    for path in (inc, ctr):
+        assert (await call(http, "POST", path, {"value": 3}))[:2] == (200, {"total": 3})
+    json_ct = {"Content-Type": "application/json"}
+    for path in (inc, ctr):
+        for body, extra in MALFORMED:
+            st, data, _ = await call(http, "POST", path, body, headers={**json_ct, **extra})
+            assert 400 <= st < 500, (path, body, extra, st, data)
+            assert code(data) == "bad_request" and data["error"]["message"], data
+    for body in WRONG_SHAPE:
+        st, data, _ = await call(http, "POST", ctr, body, headers=json_ct)
+        assert 400 <= st < 500, (body, st, data)
+        assert code(data) == "bad_request" and data["error"]["message"], data
+        st, data, _ = await call(http, "POST", inc, body, headers=json_ct)
+        assert (st, code(data)) == (500, "action_failed"), (body, data)  # rolled back below
     assert (await call(http, "GET", f"{A}/incrementor/state"))[1] == {"total": 3}
+    assert (await call(http, "POST", f"{A}/c-1/actions/get?parent=counter"))[1] == {"total": 3}
     await node.core.runtime.flush_all()  # and what is stored agrees
-    row = await node.core.store.read(ActorKey("spawn-system", "incrementor"))
-    assert row is not None and json.loads(row.data or b"") == {"total": 3}
+    for actor in ("incrementor", "c-1"):
+        row = await node.core.store.read(ActorKey("spawn-system", actor))
+        assert row is not None and json.loads(row.data or b"") == {"total": 3}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_undecodable_body_is_400_and_the_connection_closes(
+    http: aiohttp.ClientSession, encoding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    hdrs = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    body = b'{"value": 1}'  # plain JSON, labelled as compressed
+    st, data, r = await call(http, "POST", f"{A}/incrementor/actions/add", body, headers=hdrs)
+    assert (st, code(data)) == (400, "bad_request")
+    assert encoding in data["error"]["message"]
+    assert r.headers.get("Connection", "").lower() == "close"  # the stream is beyond repair
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    st, data, _ = await call(http, "POST", f"{A}/incrementor/actions/add", {"value": 1})
+    assert (st, data) == (200, {"total": 1})  # the same session goes on, on a new connection
 
 
 async def test_chunked_body_over_the_limit_is_413(http: aiohttp.ClientSession) -> None:

@@ -66,6 +66,8 @@ class NodeProc:
             f"sqlite:///{tmp}/state.db",
             "--node-id",
             "proc-test",
+            "--proxy-http",
+            "off",
         ]
         self.env = {**os.environ, "ROOST_STATESTORE_KEY": key, "PYTHONPATH": str(ROOT)}
         self.log = tmp / "node.log"

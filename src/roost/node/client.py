@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -11,19 +13,40 @@ import aiohttp
 import orjson
 
 from roost.errors import RoostError, Unavailable, error_from_code
+from roost.node.tls import remote_context
 
 
 class Client:
     """``async with Client(url) as c: await c.invoke("incrementor", "add", {"value": 1})``."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        token: str | None = None,
+        ca: str | None = None,
+        verify: bool = True,
+    ) -> None:
+        """An https `url` is verified against the system store plus `ca` (default: the file
+        named by ROOST_TLS_CA, if set); `verify=False` skips verification (tests, never prod).
+        `token` (default: ROOST_API_TOKEN, if set; "" for none) goes as a bearer token."""
         self.url = url.rstrip("/")
+        self._ssl: ssl.SSLContext | bool = verify
+        if verify and self.url.startswith("https://"):
+            self._ssl = remote_context(ca or os.environ.get("ROOST_TLS_CA") or None)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        if token is None:  # the public API's token, when the node requires one
+            token = os.environ.get("ROOST_API_TOKEN") or None
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
-        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout,
+            headers=self._headers,
+            connector=aiohttp.TCPConnector(ssl=self._ssl),
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -46,16 +69,17 @@ class Client:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"cannot reach {self.url}: {exc}") from exc
         if status == 202:
-            return None
+            return _scheduled_id(raw)
         try:
             data = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             raise RoostError(f"HTTP {status} from {self.url}: {raw[:200]!r}") from None
         if status >= 400:
             err = data.get("error", {}) if isinstance(data, dict) else {}
-            raise error_from_code(
-                str(err.get("code", "internal")), str(err.get("message", raw[:200])), status
-            )
+            message = str(err.get("message", raw[:200]))
+            if status == 401 and not self._headers:
+                message += " (set ROOST_API_TOKEN to one of the node's tokens)"
+            raise error_from_code(str(err.get("code", "internal")), message, status)
         return data
 
     async def invoke(
@@ -68,8 +92,14 @@ class Client:
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
         async_: bool = False,
+        delay_ms: int | None = None,
+        scheduled_to: int | None = None,
     ) -> Any:
+        """The action's reply; None for `async_`; with `delay_ms` or `scheduled_to` (unix ms)
+        the call is persisted to fire later and this returns the schedule's id."""
+        later = (("delay_ms", delay_ms), ("scheduled_to", scheduled_to))
         q = {k: v for k, v in (("parent", parent), ("async", "true" if async_ else None)) if v}
+        q.update((k, str(v)) for k, v in later if v is not None)
         path = f"/v1/systems/{quote(system, safe='')}/actors/{quote(actor, safe='')}/actions/"
         path += quote(action, safe="") + (f"?{urlencode(q)}" if q else "")
         headers = {"X-Roost-Metadata": json.dumps(dict(metadata))} if metadata else None
@@ -87,3 +117,13 @@ class Client:
         return await self._request(
             "GET", "/v1/cluster/owner?" + urlencode({"system": system, "actor": actor})
         )
+
+
+def _scheduled_id(raw: bytes) -> str | None:
+    """A 202's answer: the id of a scheduled call (``{"scheduled": id}``), else None (async)."""
+    try:
+        accepted = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+    sid = accepted.get("scheduled") if isinstance(accepted, dict) else None
+    return sid if isinstance(sid, str) else None

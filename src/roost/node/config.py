@@ -65,6 +65,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--vnodes", "ROOST_VNODES", 160, "virtual nodes per member on the hash ring", "int"),
     Option("--max-body", "ROOST_MAX_BODY", 1 << 20, "largest request body in bytes", "int"),
     Option(
+        "--max-inflight",
+        "ROOST_MAX_INFLIGHT",
+        10_000,
+        "invocations this node runs or routes at once; past it callers get 429 at once",
+        "int",
+    ),
+    Option(
         "--request-timeout",
         "ROOST_REQUEST_TIMEOUT",
         30.0,
@@ -106,6 +113,34 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--log-level", "ROOST_LOG_LEVEL", "info", "debug, info, warning or error"),
     Option("--log-format", "ROOST_LOG_FORMAT", "text", "text or json"),
+    Option(
+        "--tls-cert",
+        "ROOST_TLS_CERT",
+        None,
+        "PEM certificate (chain) of the HTTP API; with --tls-key it serves HTTPS only and peers "
+        "are called over https",
+    ),
+    Option("--tls-key", "ROOST_TLS_KEY", None, "PEM private key of --tls-cert (unencrypted)"),
+    Option(
+        "--tls-ca",
+        "ROOST_TLS_CA",
+        None,
+        "PEM CA bundle peers (and remote clusters) are verified against (default: the system "
+        "store); with --tls-cert, /internal/ routes also require a client certificate it signed",
+    ),
+    Option(
+        "--metrics-auth",
+        "ROOST_METRICS_AUTH",
+        False,
+        "with ROOST_API_TOKENS set, /metrics needs a token too (default: open for scrapes)",
+        "bool",
+    ),
+    Option(
+        "--policies",
+        "ROOST_POLICIES_DIR",
+        None,
+        "directory of ACL policy files (*.yaml, *.yml, *.json); default: every call allowed",
+    ),
 )
 
 PROXY_PORT = 9001  # Spawn's proxy port, where its SDKs look by default
@@ -114,8 +149,10 @@ SECRET_ENV = (
     "ROOST_STATESTORE_KEY",
     "ROOST_STATESTORE_OLD_KEYS",
     "ROOST_CLUSTER_SECRET",
+    "ROOST_CLUSTER_OLD_SECRETS",
     "ROOST_SYSTEM_KEYS",
     "ROOST_REMOTE_TOKENS",
+    "ROOST_API_TOKENS",
 )
 
 
@@ -134,6 +171,8 @@ class NodeConfig:
     statestore_key: str | None = None
     statestore_old_keys: tuple[str, ...] = ()
     cluster_secret: str | None = None
+    # ROOST_CLUSTER_OLD_SECRETS: still accepted (gossip and signatures), never used, in a rotation
+    cluster_old_secrets: tuple[str, ...] = field(default=(), repr=False)
     drain_timeout: float = 25.0
     lease: float = 10.0
     join_timeout: float = 60.0
@@ -142,6 +181,9 @@ class NodeConfig:
     serf_rpc: str | None = None
     vnodes: int = 160
     max_body: int = 1 << 20
+    # each call in flight holds a task, a connection and its payload; 10k is far more than one
+    # event loop turns over in a deadline (turns take ms), so it caps a flood, not a busy node
+    max_inflight: int = 10_000
     request_timeout: float = 30.0
     proxy_http: str | None = None  # None: port 9001 on the --http host, skipped if taken
     actor_host_port: int = 8090
@@ -152,6 +194,12 @@ class NodeConfig:
     remote_tokens: tuple[tuple[str, str], ...] = ()  # (system, token): ROOST_REMOTE_TOKENS
     log_level: str = "info"
     log_format: str = "text"
+    tls_cert: str | None = None  # with tls_key: HTTPS only, peers called over https
+    tls_key: str | None = None
+    tls_ca: str | None = None  # None: the system store verifies peers; set: mutual TLS too
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)  # ROOST_API_TOKENS (secret)
+    metrics_auth: bool = False  # /metrics needs a token too (only with api_tokens)
+    policies: str | None = None  # directory of ACL policy files; None: allow every call
     demo: bool = False
 
     @property
@@ -195,6 +243,8 @@ class NodeConfig:
             raise ConfigError("--drain-timeout, --lease and --request-timeout must be positive")
         if not 1 <= self.vnodes <= 10_000:
             raise ConfigError("--vnodes must be between 1 and 10000")
+        if self.max_inflight < 1:  # 0 would be "unbounded": every bound here is explicit
+            raise ConfigError(f"--max-inflight must be at least 1, got {self.max_inflight}")
         self.proxy_host_port  # noqa: B018 - parses and raises ConfigError when malformed
         if not 1 <= self.actor_host_port <= 65535:
             raise ConfigError("--actor-host-port must be between 1 and 65535")
@@ -202,6 +252,13 @@ class NodeConfig:
             raise ConfigError(f"--actor-host must be an http(s):// URL, got {self.actor_host!r}")
         if self.log_format not in ("text", "json"):
             raise ConfigError("--log-format must be text or json")
+        if (self.tls_cert is None) != (self.tls_key is None):  # the files load in `Node`
+            missing = (
+                "--tls-key / ROOST_TLS_KEY"
+                if self.tls_key is None
+                else "--tls-cert / ROOST_TLS_CERT"
+            )
+            raise ConfigError(f"--tls-cert and --tls-key go together: {missing} is not set")
 
 
 def split_host_port(addr: str, default_port: int, what: str) -> tuple[str, int]:
@@ -255,8 +312,10 @@ def from_args(ns: argparse.Namespace, env: Mapping[str, str] | None = None) -> N
         statestore_key=env.get("ROOST_STATESTORE_KEY") or None,
         statestore_old_keys=_split(env.get("ROOST_STATESTORE_OLD_KEYS", "")),
         cluster_secret=env.get("ROOST_CLUSTER_SECRET") or None,
+        cluster_old_secrets=_split(env.get("ROOST_CLUSTER_OLD_SECRETS", "")),
         system_keys=_pairs("ROOST_SYSTEM_KEYS", env.get("ROOST_SYSTEM_KEYS", ""), ";"),
         remote_tokens=_pairs("ROOST_REMOTE_TOKENS", env.get("ROOST_REMOTE_TOKENS", ""), ",;"),
+        api_tokens=_split(env.get("ROOST_API_TOKENS", "")),
     )
     cfg.validate()
     return cfg

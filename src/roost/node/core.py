@@ -17,10 +17,12 @@ from roost.errors import (
     ActionNotFound,
     ActorNotFound,
     BadRequest,
+    ConfigError,
     StoreUnavailable,
     SystemNotFound,
 )
 from roost.metrics import MeteredStore, Metrics
+from roost.node.policies import SPAWN_ACTION, PolicySet
 from roost.placement.router import Forwarder, Router
 from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
@@ -30,7 +32,7 @@ from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Effect
 from roost.statestore.base import ActorKey, ScannedRow, StateStore
-from roost.statestore.crypto import generate_key
+from roost.statestore.crypto import generate_key, parse_key
 from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.routed import RoutedStore
 
@@ -52,8 +54,10 @@ class Core:
         lease_s: float = 10.0,
         request_timeout: float = 30.0,
         forwarder: Forwarder | None = None,
+        policies: PolicySet | None = None,
     ) -> None:
         self.node_id = node_id
+        self.policies = policies  # ACLs; None: every call is allowed
         self.systems = dict(systems)
         self.store: StateStore = MeteredStore(store, metrics)
         self.metrics = metrics
@@ -63,7 +67,9 @@ class Core:
         self.router = Router(
             node_id, self.runtime, forwarder=forwarder, request_timeout=request_timeout
         )
-        self.runtime.invoker = self.router
+        # calls between actors come through `invoke` (checked by the policies, if any) and
+        # `schedule` (`ctx.invoke(..., delay_ms=...)`)
+        self.runtime.invoker = self
         scan = (
             store.scan_prefix
             if isinstance(store, EncryptedStore | RoutedStore)
@@ -153,6 +159,7 @@ class Core:
     ) -> str:
         """Persist an invocation to run after `delay_ms`, or at unix time `at_ms` (ms); it fires
         on the actor's owner even if this node is gone by then. Returns its id."""
+        self.authorize(system, actor, action, caller)  # checked now: it fires without a check
         if (delay_ms is None) == (at_ms is None):
             raise BadRequest("give exactly one of delay_ms and scheduled_to")
         if delay_ms is not None and not 0 <= delay_ms <= MAX_DELAY_MS:
@@ -190,6 +197,8 @@ class Core:
         hops: int = 0,
         dedupe: str | None = None,
     ) -> Any:
+        if self.policies is not None:
+            self.policies.check(system, actor, action, caller)
         return await self.router.invoke(
             actor,
             action,
@@ -203,6 +212,14 @@ class Core:
             dedupe=dedupe,
         )
 
+    def authorize(
+        self, system: str, actor: str, action: str, caller: ActorId | None = None
+    ) -> None:
+        """Raise `Forbidden` when the ACL policies refuse this call (for answers given before
+        the call runs: 202s, schedules); `invoke` checks every call itself."""
+        if self.policies is not None:
+            self.policies.check(system, actor, action, caller)
+
     def set_system(self, types: SystemTypes) -> None:
         """Install or replace one system's actor types while running (actor hosts registering);
         live activations keep the type they started with."""
@@ -210,7 +227,9 @@ class Core:
         self.runtime.systems[types.name] = types
 
     async def spawn(self, system: str, actor: str, parent: str) -> None:
-        """Register `actor` as an unnamed instance of template `parent` (any node may do this)."""
+        """Register `actor` as an unnamed instance of template `parent` (any node may do this);
+        the ACL policies see it as the action `spawn` of the new actor."""
+        self.authorize(system, actor, SPAWN_ACTION)
         types = self.systems.get(system)
         if types is None:
             raise SystemNotFound(f"system {system!r} is not hosted here")
@@ -224,14 +243,41 @@ class Core:
 
 
 def load_or_create_key(path: Path) -> str:
-    """A statestore key kept in a file (mode 0600), generated on first use."""
-    if path.exists():
-        return path.read_text().strip()
+    """A statestore key kept in a file only its owner may read (0600), generated on first use.
+    It decrypts every actor's state, so a damaged file is refused with a `ConfigError`, never
+    replaced (a new key would make the stored state unreadable)."""
+    if not path.exists():
+        try:
+            return _create_key_file(path)
+        except FileExistsError:
+            pass  # another process created it first: use that one
+        except OSError as exc:
+            raise ConfigError(f"cannot create the statestore key file {path}: {exc}") from exc
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the statestore key file {path}: {exc}") from exc
+    try:
+        parse_key(text)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the statestore key file {path} is damaged (it must hold base64 of 32 bytes): "
+            "restore it from a backup, or delete it together with the database to start over"
+        ) from exc
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("statestore key file %s is open to other users; chmod 600 it", path)
+    return text.strip()
+
+
+def _create_key_file(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), stat.S_IRUSR | stat.S_IWUSR)  # exactly 0600, whatever the umask
         f.write(key + "\n")
+        f.flush()
+        os.fsync(f.fileno())  # the key must outlive a crash that the state it seals survives
     return key
 
 

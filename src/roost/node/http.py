@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -22,9 +22,12 @@ from roost.errors import (
     Internal,
     PayloadTooLarge,
     RoostError,
+    SystemNotFound,
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.node import openapi
+from roost.node.apiauth import ApiAuth
 from roost.node.status import StatusApi
 from roost.placement.router import SYSTEMS_TAG, hosts_system
 from roost.requestctx import HEADER as REQUEST_ID
@@ -41,6 +44,7 @@ log = logging.getLogger("roost.http")
 
 JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
+API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -51,9 +55,12 @@ def error_response(exc: RoostError) -> web.Response:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
-    return web.Response(
+    resp = web.Response(
         status=exc.status, body=orjson.dumps(exc.to_json()), content_type=JSON, headers=headers
     )
+    if exc.details.get("close"):  # the request left the connection unusable (unreadable body)
+        resp.force_close()
+    return resp
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -85,7 +92,9 @@ async def _request(request: web.Request, handler: Handler) -> web.StreamResponse
     mi = request.match_info
     token = current.set(RequestInfo(rid, mi.get("system"), mi.get("actor")))
     try:
-        resp = await handler(request)
+        auth = request.app[API_AUTH]
+        refused = None if auth is None else _refused(request, auth)
+        resp = await handler(request) if refused is None else refused
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -94,6 +103,18 @@ async def _request(request: web.Request, handler: Handler) -> web.StreamResponse
         current.reset(token)
     if not resp.prepared:
         resp.headers[REQUEST_ID] = rid
+    return resp
+
+
+def _refused(request: web.Request, auth: ApiAuth) -> web.Response | None:
+    """The 401 for a request without a valid API token (ROOST_API_TOKENS), else None."""
+    resource = request.match_info.route.resource
+    route = None if resource is None else resource.canonical
+    denied = auth.refuse(route, request.headers.get(hdrs.AUTHORIZATION))
+    if denied is None:
+        return None
+    resp = error_response(denied)
+    resp.headers[hdrs.WWW_AUTHENTICATE] = denied.details["challenge"]
     return resp
 
 
@@ -195,6 +216,10 @@ async def read_payload(request: web.Request, max_body: int) -> Any:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"body exceeds the limit of {max_body} bytes") from exc
+    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not
+        request.content.feed_eof()  # the rest is unreadable: aiohttp must not try to drain it
+        why = getattr(exc.__cause__, "message", None) or str(exc)
+        raise BadRequest(f"request body could not be read: {why}", close=True) from exc
     if proto:
         return parse_protobuf(body, request.headers.get("X-Roost-Type"))
     if not body or body.isspace():
@@ -241,6 +266,7 @@ class HttpApi:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
+        app[API_AUTH] = self.node.api_auth
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
         r.add_post(base + "/actions/{action}", self.invoke)
@@ -255,6 +281,7 @@ class HttpApi:
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
         r.add_post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
         StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
+        r.add_get(openapi.OPENAPI_PATH, openapi.handler())  # public, like /healthz
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:
@@ -267,10 +294,11 @@ class HttpApi:
             if parent is not None:
                 _name(parent, "parent template")
             run_async = _flag(request, "async") if request.query_string else False
+            node = self.node
+            node.admit(system, actor, action, parent)  # shed before the body: a 429 costs little
             payload = await read_payload(request, self.max_body)
             metadata = parse_metadata(request.headers.get("X-Roost-Metadata"))
             timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
-            node = self.node
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
             if delay_ms is not None or at_ms is not None:
                 sid = await node.core.schedule(
@@ -279,6 +307,7 @@ class HttpApi:
                 )  # fmt: skip
                 return json_response({"scheduled": sid}, status=202)
             if run_async:
+                node.core.authorize(system, actor, action)  # a 202 must not hide a 403
                 node.check_invocable(system, actor, action, parent)
                 node.background(
                     node.invoke(
@@ -371,9 +400,12 @@ class HttpApi:
             _name(system, "system")
             _name(actor, "actor")
             owner = self.node.core.router.owner(system, actor)
+            view = self.node.membership.view
             if owner is None:
+                if not any(m.alive and hosts_system(m, system) for m in view.members.values()):
+                    raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
                 raise Unavailable("no active member owns any actor right now")
-            member = self.node.membership.view.get(owner)
+            member = view.get(owner)
             return json_response({"owner": owner, "http": member.http if member else None})
         except RoostError as exc:
             return error_response(exc)

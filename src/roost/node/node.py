@@ -23,6 +23,7 @@ from aiohttp import web
 from roost.errors import (
     ActionNotFound,
     ConfigError,
+    Overloaded,
     RoostError,
     StoreUnavailable,
     Timeout,
@@ -30,17 +31,21 @@ from roost.errors import (
 )
 from roost.membership.base import LocalMembership, Membership, MemberStatus
 from roost.metrics import Metrics
-from roost.node import local
+from roost.node import local, policies
+from roost.node.apiauth import ApiAuth
 from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
 from roost.node.spawnproto import SpawnProtocol
+from roost.node.tls import NodeTls, remote_context, require_peer_cert
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
 from roost.placement.router import SYSTEMS_TAG
+from roost.runtime.host import RETRY_AFTER
+from roost.runtime.labels import invocation_labels
 from roost.runtime.types import SystemTypes
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Broadcast
@@ -55,6 +60,9 @@ log = logging.getLogger("roost.node")
 # The router answers 503 at the deadline when it could not place a call; the HTTP deadline waits
 # a little longer so that 504 means "a turn ran too long", not "placement gave up".
 DEADLINE_GRACE = 0.25
+# A forced stop gives a call still running this long to notice its cancellation (aiohttp reads a
+# shutdown timeout of 0 as "wait forever").
+ABANDON_WAIT = 0.1
 
 
 class Node:
@@ -82,10 +90,22 @@ class Node:
                 "it (keep it secret: it encrypts every actor's state)"
             )
         keyring = Keyring.from_text(config.statestore_key, config.statestore_old_keys)
+        self.api_auth = _api_auth(config)  # None: the public API needs no token
+        self.policies = policies.load(config.policies) if config.policies else None
+        if self.policies is not None:
+            log.info("ACL: %d policies from %s", len(self.policies), config.policies)
         self.metrics = Metrics(config.node_id)
         internal_key = derive_key(config.cluster_secret, "internal-http")
-        self._verifier = Verifier(internal_key)
-        self.forwarder = HttpForwarder(internal_key) if config.cluster_mode else None
+        self._verifier = Verifier(
+            internal_key,
+            old_keys=[derive_key(s, "internal-http") for s in config.cluster_old_secrets],
+        )
+        self.tls = (  # loads the files now: a bad one stops the start, not the first request
+            NodeTls(config.tls_cert, config.tls_key, config.tls_ca)
+            if config.tls_cert is not None and config.tls_key is not None
+            else None
+        )
+        self.forwarder = _forwarder(internal_key, self.tls) if config.cluster_mode else None
         self.core = Core(
             node_id=config.node_id,
             systems=systems,
@@ -94,9 +114,14 @@ class Node:
             lease_s=config.lease,
             request_timeout=config.request_timeout,
             forwarder=self.forwarder,
+            policies=self.policies,
         )
         self.remote = (
-            HttpRemoteSystems(dict(config.remote_system), dict(config.remote_tokens))
+            HttpRemoteSystems(
+                dict(config.remote_system),
+                dict(config.remote_tokens),
+                ssl=remote_context(config.tls_ca),
+            )
             if config.remote_system
             else None
         )
@@ -146,6 +171,7 @@ class Node:
                 tags=self._tags,
                 seeds=cfg.seeds,
                 secret=cfg.cluster_secret,
+                old_secrets=cfg.cluster_old_secrets,
                 insecure=cfg.insecure,
                 serf_bin=cfg.serf_bin,
                 serf_rpc=cfg.serf_rpc,
@@ -162,19 +188,29 @@ class Node:
         host, port = cfg.http_host_port
         app = HttpApi(self).app()
         self.spawnproto.add_internal_routes(app)
+        if self.tls is not None and self.tls.mutual:
+            app.middlewares.append(require_peer_cert())
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
         )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=1024)
+        self._site = web.TCPSite(
+            self._runner,
+            host,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            ssl_context=None if self.tls is None else self.tls.server,
+        )
         try:
             await self._site.start()
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(f"cannot listen on {cfg.http}: {exc.strerror or exc}") from exc
         log.info(
-            "node %s: HTTP on %s, statestore %s, systems %s",
+            "node %s: %s on %s, statestore %s, systems %s",
             cfg.node_id,
+            "HTTP" if self.tls is None else "HTTPS",
             cfg.http,
             redact(cfg.statestore),
             ", ".join(cfg.systems),
@@ -182,6 +218,8 @@ class Node:
         await self.core.start()
         await self.spawnproto.start()
         self.background(self.placement.run(), "placement")
+        if self.tls is not None:
+            self.background(self.tls.watch(), "tls reload")  # renewed certificates, in place
         await self.membership.start()
         await self.membership.set_status(MemberStatus.ACTIVE)
         self.core.start_loops()
@@ -233,6 +271,7 @@ class Node:
             log.error("drain did not finish in time: final flush attempt")
             lost = await self.core.runtime.emergency_flush()
             code = 0 if lost == 0 else 1
+            await self._abandon_requests()
         elif drain.exception() is not None:
             log.error("drain failed: %s", drain.exception())
             code = 1
@@ -265,6 +304,15 @@ class Node:
             await self._idle.wait()
         with contextlib.suppress(RoostError):
             await self.membership.leave()
+
+    async def _abandon_requests(self) -> None:
+        """A forced stop does not wait for the calls still running (the HTTP server would give
+        each hung handler its shutdown timeout twice, 10 s, past `--drain-timeout`): cancel them
+        now. An interrupted action is rolled back, a write under way still completes, and the
+        caller sees the connection close (outcome unknown), as with any cancelled call."""
+        server = None if self._runner is None else self._runner.server
+        if server is not None:
+            await server.shutdown(ABANDON_WAIT)
 
     async def _teardown(self) -> None:
         for t in list(self._tasks):
@@ -302,11 +350,13 @@ class Node:
         hops: int = 0,
         dedupe: str | None = None,
     ) -> Any:
-        """An invocation from the network: counted in flight, and bounded by its deadline: past
-        it the call is cancelled and answered 504 (an action interrupted is rolled back; a write
-        already under way completes, so the outcome is unknown to the caller)."""
+        """An invocation from the network: counted in flight (refused with 429 at once past
+        `--max-inflight`), and bounded by its deadline: past it the call is cancelled and answered
+        504 (an action interrupted is rolled back; a write already under way completes, so the
+        outcome is unknown to the caller)."""
         if not self.ready and not self.draining:
             raise Unavailable("node is starting", retry_after=1.0)
+        self.admit(system, actor, action, parent)
         budget = self.config.request_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = _Deadline(asyncio.current_task())
@@ -338,6 +388,23 @@ class Node:
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()
+
+    def admit(self, system: str, actor: str, action: str, parent: str | None) -> None:
+        """Refuse a call with `Overloaded` (429) when `--max-inflight` calls are already in flight
+        here, and count it. Every call that reaches a node over the network counts, forwarded
+        ones too: a call passed from A to B is one in flight on A and one on B, never two on one
+        (calls between actors ride on the turn that made them and are not counted again)."""
+        if self.inflight < self.config.max_inflight:
+            return
+        s, t, a = invocation_labels(self.core.runtime.systems, system, actor, action, parent)
+        m = self.metrics
+        m.bump(m.shed, (s, t, "inflight"))
+        m.bump(m.invocations, (s, t, a, "overloaded"))
+        raise Overloaded(
+            f"node {self.config.node_id} has {self.inflight} invocations in flight "
+            f"(--max-inflight {self.config.max_inflight}); retry later",
+            retry_after=RETRY_AFTER,
+        )
 
     async def _broadcast(
         self,
@@ -384,6 +451,7 @@ class Node:
         t = self.core.runtime.resolve_static(system, actor, parent)
         if t is not None and not t.has_action(action):
             raise ActionNotFound(f"actor type {t.name!r} has no action {action!r}")
+        self.admit(system, actor, action, parent)  # a 202 must not hide a call shed right after
 
     async def check_ready(self) -> None:
         if self.draining:
@@ -422,6 +490,22 @@ def _dump_tasks() -> None:
         buf.write(f"--- {task.get_name()}\n")
         task.print_stack(limit=12, file=buf)
     log.warning("asyncio tasks on SIGUSR1:\n%s", buf.getvalue())
+
+
+def _api_auth(cfg: NodeConfig) -> ApiAuth | None:
+    if not cfg.api_tokens:
+        if cfg.metrics_auth:
+            raise ConfigError("--metrics-auth / ROOST_METRICS_AUTH needs ROOST_API_TOKENS")
+        return None
+    return ApiAuth(cfg.api_tokens, metrics_open=not cfg.metrics_auth)
+
+
+def _forwarder(key: bytes, tls: NodeTls | None) -> HttpForwarder:
+    """Peers are called over https, verified against `--tls-ca`, when this node has a certificate
+    (every node of a cluster shares one TLS setting), else over plain http."""
+    if tls is None:
+        return HttpForwarder(key)
+    return HttpForwarder(key, scheme="https", ssl=tls.peer)
 
 
 def _stores(

@@ -4,11 +4,15 @@ Configured with ``ROOST_REMOTE_SYSTEMS="billing=https://billing.example:8800,...
 cluster's API token in ``ROOST_REMOTE_TOKENS="billing=TOKEN"``. A call to such a system from an
 action, the Python API, HTTP or the protocol port goes to that cluster's
 ``POST /v1/systems/{system}/actors/{actor}/actions/{action}`` (which routes it to the owner
-there). Errors come back as the same Roost errors; an unreachable gateway is 503.
+there). Errors come back as the same Roost errors; an unreachable gateway is 503. A 401 from
+the remote cluster means this cluster's token for it is wrong, not the caller's: it comes back
+as 500 `internal` naming ROOST_REMOTE_TOKENS. The remote sees the call as an external one (no
+calling actor): its ACL `from` rules cannot be satisfied across clusters.
 """
 
 from __future__ import annotations
 
+import ssl as _ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -16,14 +20,23 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from roost.errors import Timeout, Unavailable, error_from_body
+from roost.errors import Internal, Timeout, Unavailable, error_from_body
 from roost.sdk.state import encode_json
 
 
 class HttpRemoteSystems:
-    def __init__(self, urls: Mapping[str, str], tokens: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        tokens: Mapping[str, str] | None = None,
+        *,
+        ssl: _ssl.SSLContext | bool = True,
+    ) -> None:
+        """`ssl` verifies https gateways: `True` is the system store; the node passes one that
+        also trusts `--tls-ca`."""
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.tokens = dict(tokens or {})
+        self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
 
     def __contains__(self, system: object) -> bool:
@@ -31,7 +44,7 @@ class HttpRemoteSystems:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl))
         return self._session
 
     async def close(self) -> None:
@@ -81,4 +94,10 @@ class HttpRemoteSystems:
             ) from exc
         if status == 200:
             return orjson.loads(raw) if raw else None
+        if status == 401:
+            sent = "a token that it refused" if system in self.tokens else "no token"
+            raise Internal(
+                f"remote system {system!r} at {base} needs an API token and this node sent "
+                f"{sent} (set ROOST_REMOTE_TOKENS={system}=TOKEN)"
+            )
         raise error_from_body(status, raw)

@@ -21,10 +21,12 @@ from roost.errors import (
     ActionNotFound,
     ActorNotFound,
     BadRequest,
+    Forbidden,
     HostUnavailable,
     Internal,
     LeaseHeld,
     NotOwner,
+    Overloaded,
     RoostError,
     StoreUnavailable,
     SystemNotFound,
@@ -47,6 +49,12 @@ from roost.sdk.value import UNSET, Value
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
 log = logging.getLogger("roost.runtime")
+
+# Seconds a shed caller is told to wait: a mailbox drains at the actor's turn rate (turns take
+# milliseconds), so an overload seen now is usually gone within a second; HTTP's Retry-After counts
+# whole seconds and 1 is its smallest useful value. A longer hint would idle callers well past the
+# overload; clients add their own jitter so that retries do not arrive in one burst.
+RETRY_AFTER = 1.0
 
 
 class Runtime(Lifecycle, Composition):
@@ -134,6 +142,8 @@ class Runtime(Lifecycle, Composition):
             if spec is None and action not in GET_STATE_ALIASES:
                 raise ActionNotFound(f"actor type {type_name!r} has no action {action!r}")
             if act.busy:
+                if act.full:
+                    raise self._shed(act, "mailbox")
                 await act.wait_turn()
                 if act.closed:  # deactivated or handed off while we waited: route again
                     act.end_turn()
@@ -191,7 +201,9 @@ class Runtime(Lifecycle, Composition):
             flow = result if isinstance(result, Value) and result.has_workflow else None
         except BaseException as exc:
             self._rollback(act, before)
-            passthrough = BadRequest | ActionFailed | HostUnavailable  # 400, 500, 503 as raised
+            # 400, 403 (a nested call was denied by a policy), 429 (a nested call was shed: the
+            # caller backs off), 500, 503: as raised
+            passthrough = BadRequest | Forbidden | Overloaded | ActionFailed | HostUnavailable
             if isinstance(exc, passthrough) or not isinstance(exc, Exception):
                 raise
             raise ActionFailed(
@@ -211,6 +223,15 @@ class Runtime(Lifecycle, Composition):
             self._rollback(act, before)
             raise Unavailable(f"{act.key}: the lease lapsed during the turn; try again")
         return reply, flow
+
+    def _shed(self, act: Activation, reason: str) -> Overloaded:
+        """Refuse a call at once instead of queueing it past the actor's bound, and count it."""
+        self.metrics.bump(self.metrics.shed, (act.key.system, act.type.name, reason))
+        return Overloaded(
+            f"{act.key.system}/{act.key.actor} has {act.queued} calls waiting "
+            f"(max_mailbox {act.type.max_mailbox}); retry later",
+            retry_after=RETRY_AFTER,
+        )
 
     async def _persist_turn(self, act: Activation, before: bytes | None) -> None:
         """Write a sync (or checkpointed) turn's state before the reply. The write runs in a task
