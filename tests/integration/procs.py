@@ -158,7 +158,8 @@ class Load:
         read: bool = False,
     ) -> tuple[str, Any]:
         """('ok', reply) | ('unknown', why) | ('failed', why). Retries only what was not applied:
-        503 (refused before running) and refused connections (never delivered)."""
+        503 (refused before running) and refused connections (never delivered); a `read` is also
+        asked again after an unknown outcome (504, a reset connection), since it changes nothing."""
         t0 = time.monotonic()
         k = hash(actor)
         path = f"/v1/systems/{self.cluster.system}/actors/{actor}/actions/{action}?parent=counter"
@@ -173,8 +174,11 @@ class Load:
                     if r.status == 200:
                         return "ok", data
                     last = f"{r.status} {data}"
-                    if r.status == 504:  # the API's "outcome unknown" (e.g. the owner died)
+                    if r.status == 504 and not read:  # "outcome unknown" (e.g. the owner died)
                         return "unknown", last
+                    if r.status == 504:  # a read changes nothing: ask again
+                        await asyncio.sleep(0.1)
+                        continue
                     if r.status != 503:
                         return "failed", last
             except aiohttp.ClientConnectorError as exc:

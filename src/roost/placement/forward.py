@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from roost.errors import Timeout, error_from_body
+from roost.errors import Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
 from roost.placement.auth import HEADER, sign
 from roost.placement.router import Unreachable
@@ -120,6 +120,12 @@ class HttpForwarder:
             if reply_type is not None:  # a protobuf reply keeps its type across nodes
                 return message_from(reply_type, raw)
             return orjson.loads(raw) if raw else None
+        if status == 401:  # our own signature (or client certificate): the caller did no wrong
+            raise Unavailable(
+                f"{member.id} refused this node's cluster credentials; nothing ran (do all nodes "
+                "share ROOST_CLUSTER_SECRET, or accept it in ROOST_CLUSTER_OLD_SECRETS?)",
+                retry_after=1.0,
+            )
         raise error_from_body(status, raw)
 
     async def get_json(self, member: Member, path: str, timeout: float) -> Any:
