@@ -131,9 +131,9 @@ More counters make Ray slower on 2 cores (every counter is a process competing f
 `--quick` run over 9 counters the same 64 callers reached ~1,800 calls/s.
 Roost's in-process calls with the memory store never wait on I/O, so its 64 "concurrent"
 callers take turns on one event loop: the figure is the loop's throughput.
-The HTTP target is checked two ways: wrk requests/s side by side (noisy here: the ratio moved
-between 32% and 95% across runs of this page) and the server's CPU time per request, which the
-machine's load hardly moves; `bench/PROFILE.md` breaks the gap down.
+The HTTP target is checked two ways: wrk requests/s side by side (noisy on this shared box) and
+the server's CPU time per request, which the machine's load hardly moves; `bench/PROFILE.md`
+breaks the gap down.
 """
 
 
