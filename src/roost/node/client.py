@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +14,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from roost.errors import RoostError, Unavailable, error_from_code
+from roost.errors import Overloaded, RoostError, Unavailable, error_from_code
 from roost.node.tls import remote_context
 
 
@@ -27,10 +29,13 @@ class Client:
         token: str | None = None,
         ca: str | None = None,
         verify: bool = True,
+        retries: int = 3,
     ) -> None:
         """An https `url` is verified against the system store plus `ca` (default: the file
         named by ROOST_TLS_CA, if set); `verify=False` skips verification (tests, never prod).
-        `token` (default: ROOST_API_TOKEN, if set; "" for none) goes as a bearer token."""
+        `token` (default: ROOST_API_TOKEN, if set; "" for none) goes as a bearer token. A call
+        refused with 429 `overloaded` (nothing ran) is sent again up to `retries` times, after
+        the node's Retry-After (jittered, at most MAX_BACKOFF s); no other error is retried."""
         self.url = url.rstrip("/")
         self._ssl: ssl.SSLContext | bool = verify
         if verify and self.url.startswith("https://"):
@@ -40,6 +45,7 @@ class Client:
             token = os.environ.get("ROOST_API_TOKEN") or None
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
+        self._retries = max(0, retries)
 
     async def __aenter__(self) -> Client:
         self._session = aiohttp.ClientSession(
@@ -60,12 +66,30 @@ class Client:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._once(method, path, body, headers)
+            except Overloaded as exc:
+                if attempt == self._retries:
+                    raise
+                # a shed call never ran: safe to send again, once the node had time to drain
+                await asyncio.sleep(min(exc.retry_after, MAX_BACKOFF) * random.uniform(0.8, 1.2))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
         assert self._session is not None, "use `async with Client(...)`"
         hdrs = {"Content-Type": "application/json", **(headers or {})} if body is not None else {}
         try:
             async with self._session.request(method, self.url + path, data=body, headers=hdrs) as r:
                 raw = await r.read()
                 status = r.status
+                retry_after = r.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"cannot reach {self.url}: {exc}") from exc
         if status == 202:
@@ -79,6 +103,8 @@ class Client:
             message = str(err.get("message", raw[:200]))
             if status == 401 and not self._headers:
                 message += " (set ROOST_API_TOKEN to one of the node's tokens)"
+            if status == 429:
+                raise Overloaded(message, retry_after=_seconds(retry_after))
             raise error_from_code(str(err.get("code", "internal")), message, status)
         return data
 
@@ -117,6 +143,17 @@ class Client:
         return await self._request(
             "GET", "/v1/cluster/owner?" + urlencode({"system": system, "actor": actor})
         )
+
+
+MAX_BACKOFF = 10.0  # seconds; a longer Retry-After is capped (the caller has a deadline too)
+
+
+def _seconds(retry_after: str | None) -> float:
+    """Retry-After in seconds (we send whole seconds; an HTTP date or garbage counts as 1)."""
+    try:
+        return max(0.0, float(retry_after)) if retry_after is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
 def _scheduled_id(raw: bytes) -> str | None:
