@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from roost import Actor, Context, Value, action
-from roost.errors import NotOwner, Overloaded
+from roost.errors import ActionFailed, NotOwner, Overloaded
 from roost.placement.router import Router
 from roost.runtime import Runtime
 from roost.sdk.actor import ActorDefinitionError, ActorType
@@ -146,7 +146,9 @@ class Relay(Actor):
         return Value().response(await ctx.invoke("gated", "add"))
 
 
-async def test_a_nested_call_that_is_shed_reaches_the_caller_as_429(clock: FakeClock) -> None:
+async def test_a_nested_call_that_is_shed_fails_the_calling_action(clock: FakeClock) -> None:
+    """Not a 429 to the caller: the turn may have made other calls that ran, and a 429 says
+    nothing ran, so a client would send the whole call again and repeat them."""
     gates = Gates()
     rt, _ = make(clock, gated(gates, max_mailbox=1), Relay)
     rt.invoker = Router("n1", rt, clock=clock)
@@ -155,7 +157,7 @@ async def test_a_nested_call_that_is_shed_reaches_the_caller_as_429(clock: FakeC
     waiting = asyncio.ensure_future(rt.invoke(SYS, "gated", "add"))
     await queued(rt, 1)
     async with asyncio.timeout(1):
-        with pytest.raises(Overloaded):  # not a 500 action_failed: the caller should back off
+        with pytest.raises(ActionFailed, match="raised Overloaded"):
             await rt.invoke(SYS, "relay", "poke")
     gates.release.set()
     await asyncio.gather(running, waiting)

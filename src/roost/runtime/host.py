@@ -21,7 +21,6 @@ from roost.errors import (
     ActionNotFound,
     ActorNotFound,
     BadRequest,
-    Forbidden,
     HostUnavailable,
     Internal,
     LeaseHeld,
@@ -94,6 +93,8 @@ class Runtime(Lifecycle, Composition):
         self.accepting = True
         self.tasks: set[asyncio.Task[Any]] = set()
         self.broadcaster: Broadcaster | None = None  # the node's cluster fan-out
+        # the ACL check of a delivery this runtime starts itself (broadcasts); None: allow all
+        self.authorize: Callable[[str, str, str, ActorId | None], None] | None = None
         self.delayed_effects: DelayedEffects | None = None  # the node's persisted scheduler
         self.on_activate: Callable[[Activation], None] | None = None  # e.g. pin timer actors
         self.subscribers: dict[tuple[str, str], dict[ActorKey, Activation]] = {}
@@ -201,9 +202,10 @@ class Runtime(Lifecycle, Composition):
             flow = result if isinstance(result, Value) and result.has_workflow else None
         except BaseException as exc:
             self._rollback(act, before)
-            # 400, 403 (a nested call was denied by a policy), 429 (a nested call was shed: the
-            # caller backs off), 500, 503: as raised
-            passthrough = BadRequest | Forbidden | Overloaded | ActionFailed | HostUnavailable
+            # 400, 500, 503 as raised. A nested call refused with 403 or 429 is this action's
+            # failure (500), never the caller's 403 or 429: the turn may have made other calls
+            # that ran, and a 429 tells clients that nothing ran and the call may be sent again
+            passthrough = BadRequest | ActionFailed | HostUnavailable
             if isinstance(exc, passthrough) or not isinstance(exc, Exception):
                 raise
             raise ActionFailed(
