@@ -70,6 +70,8 @@ class Core:
         # calls between actors come through `invoke` (checked by the policies, if any) and
         # `schedule` (`ctx.invoke(..., delay_ms=...)`)
         self.runtime.invoker = self
+        if policies is not None:  # broadcasts reach subscribers without passing `invoke`
+            self.runtime.authorize = self.authorize
         scan = (
             store.scan_prefix
             if isinstance(store, EncryptedStore | RoutedStore)

@@ -53,6 +53,7 @@ class Composition:
     delayed_effects: DelayedEffects | None
     subscribers: dict[tuple[str, str], dict[ActorKey, Activation]]
     timers: TimerWheel[Activation]
+    authorize: Callable[[str, str, str, ActorId | None], None] | None
 
     async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
                      parent: str | None = None, metadata: Mapping[str, str] | None = None,
@@ -170,6 +171,8 @@ class Composition:
                        bid: str) -> None:  # fmt: skip
         system, actor = act.key
         try:
+            if self.authorize is not None:  # the broadcaster chose the action: the ACLs decide
+                self.authorize(system, actor, action, caller)
             try:
                 await self.invoke(system, actor, action, payload, metadata=metadata,
                                   caller=caller, dedupe=bid)  # fmt: skip
