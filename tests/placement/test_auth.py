@@ -160,3 +160,9 @@ def test_the_keys_share_one_nonce_bound() -> None:
     v.verify(sign(NEW, "POST", PATH, BODY, NOW + 2), "POST", PATH, BODY, NOW + 2)
     with pytest.raises(Unauthorized, match="replay window"):
         v.verify(first, "POST", PATH, BODY, NOW + 2)  # forgotten early, so refused by time
+
+
+@pytest.mark.parametrize("bad", ["t=1700000000,n=x,s=\u00e9", "t=1700000000,n=\udcff,s=00"])
+def test_a_signature_that_is_not_ascii_is_refused_not_an_error(bad: str) -> None:
+    with pytest.raises(Unauthorized, match="malformed"):
+        Verifier(KEY).verify(bad, "POST", PATH, BODY, NOW)

@@ -74,6 +74,8 @@ class Verifier:
     def verify(self, header: str | None, method: str, path: str, body: bytes, now: float) -> None:
         if not header:
             raise Unauthorized("internal route: missing cluster signature")
+        if not header.isascii():  # we sign in ASCII; compare_digest and encode() would raise
+            raise Unauthorized("internal route: malformed cluster signature")
         try:
             parts = dict(p.split("=", 1) for p in header.split(","))
             t, nonce, sig = int(parts["t"]), parts["n"], parts["s"]
