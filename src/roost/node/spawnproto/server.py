@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
@@ -30,6 +30,7 @@ from roost.errors import (
     PayloadTooLarge,
     RoostError,
     SystemNotFound,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from roost.node.spawnproto import protocol_pb2 as P
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.spawnproto")
 
 R = TypeVar("R", bound=Message)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROXY_NAME = "roost"
 HOST_PORT_HEADER = "X-Roost-Actor-Host-Port"  # Roost SDKs say where they serve; Spawn's don't
 # Media types that are certainly not a protobuf body. Anything else is read as one: Spawn's SDKs
@@ -84,6 +86,29 @@ def failure(cls: type[R], exc: RoostError) -> web.Response:
     return reply(msg, http, headers)
 
 
+_REPLIES: dict[str, type[Message]] = {
+    "/api/v1/system": P.RegistrationResponse,
+    "/api/v1/system/{system}/actors/spawn": P.SpawnResponse,
+}
+
+
+@web.middleware
+async def _loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse callers that are not on this machine (see `ProtocolApi.app`)."""
+    remote = request.remote or ""
+    if remote.startswith("127.") or remote in ("::1", "localhost"):
+        return await handler(request)
+    resource = request.match_info.route.resource
+    cls = _REPLIES.get(resource.canonical if resource is not None else "", P.InvocationResponse)
+    return failure(
+        cls,
+        Unauthorized(
+            "with ROOST_API_TOKENS set, the Spawn protocol port serves only actor hosts on the "
+            f"node's own machine; {remote or 'this caller'} is not (Spawn SDKs send no token)"
+        ),
+    )
+
+
 def _name(value: str, what: str) -> str:
     if not valid_name(value):
         raise BadRequest(f"{what} name {value[:300]!r} is not valid (1-255 characters, no '/')")
@@ -96,7 +121,11 @@ class ProtocolApi:
         self.node = service.node
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.node.config.max_body)
+        # Spawn SDKs send no token. With ROOST_API_TOKENS set, a port that takes none would open
+        # every actor to anyone, and let them name any caller to the ACLs: it then serves only
+        # actor hosts on this machine (a pod's sidecars), which are as trusted as the node.
+        local_only = [_loopback_only] if self.node.api_auth is not None else []
+        app = web.Application(client_max_size=self.node.config.max_body, middlewares=local_only)
         r = app.router
         r.add_post("/api/v1/system", self.register)
         r.add_post("/api/v1/system/{system}/actors/spawn", self.spawn)
@@ -170,6 +199,7 @@ class ProtocolApi:
                     metadata=call[5], caller=caller, at_ms=req.scheduled_to,
                 )  # fmt: skip
             elif getattr(req, "async"):  # `async` is a Python keyword
+                self.node.admit(system, actor, action, parent)  # refused now, not after the OK
                 self.node.background(self._later(*call), f"spawn async {system}/{actor}")
             else:
                 result = await self.node.invoke(
@@ -241,7 +271,7 @@ class ProtocolApi:
         try:
             await self.node.invoke(
                 actor, action, payload, system=system, parent=parent, metadata=metadata,
-                caller=caller,
+                caller=caller, admitted=True,
             )  # fmt: skip
         except RoostError as exc:
             log.warning("async invocation %s/%s.%s failed: %s", system, actor, action, exc)
