@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from roost.errors import ConfigError
+from roost.errors import ConfigError, Overloaded
 from roost.node.config import NodeConfig, add_arguments, from_args
 from roost.node.node import Node
 from tests.node.fake_cluster import cluster, owned_by
@@ -151,3 +151,21 @@ def test_max_inflight_reads_its_flag_and_variable() -> None:
     assert from_args(ns, {"ROOST_MAX_INFLIGHT": "7"}).max_inflight == 3
     with pytest.raises(ConfigError, match="--max-inflight"):
         from_args(parser.parse_args([]), {"ROOST_MAX_INFLIGHT": "0"})
+
+
+async def test_an_accepted_async_call_is_not_shed_after_its_202(tmp_path: Path, key: str) -> None:
+    """A 202 means the call was admitted: if the node fills up before the background task runs
+    it, it must still run (shed then, it would be lost with nobody told), while any call not yet
+    admitted is refused."""
+    gates = Gates()
+    async with cluster(tmp_path, key, ["solo"], [gated(gates, kind="unnamed")], max_inflight=1) as (
+        node,
+    ):
+        held = asyncio.ensure_future(node.invoke("g1", "hold", system=SYS, parent="gated"))
+        await gates.entered["g1"].wait()
+        assert node.inflight == 1  # full
+        with pytest.raises(Overloaded):
+            await node.invoke("g2", "add", system=SYS, parent="gated")
+        assert await node.invoke("g2", "add", system=SYS, parent="gated", admitted=True) == {"n": 1}
+        gates.release.set()
+        await held

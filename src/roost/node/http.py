@@ -310,8 +310,14 @@ class HttpApi:
                 node.core.authorize(system, actor, action)  # a 202 must not hide a 403
                 node.check_invocable(system, actor, action, parent)
                 node.background(
-                    node.invoke(
-                        actor, action, payload, system=system, parent=parent, metadata=metadata
+                    node.invoke(  # admitted above: shedding it now would hide a 429 behind the 202
+                        actor,
+                        action,
+                        payload,
+                        system=system,
+                        parent=parent,
+                        metadata=metadata,
+                        admitted=True,
                     ),
                     f"async {system}/{actor}.{action}",
                 )

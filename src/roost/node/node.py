@@ -270,8 +270,11 @@ class Node:
                 await drain
             log.error("drain did not finish in time: final flush attempt")
             lost = await self.core.runtime.emergency_flush()
-            code = 0 if lost == 0 else 1
             await self._abandon_requests()
+            # a turn that ended (and answered) between that flush and the abandon is dirty
+            # again: flush once more, so nothing acknowledged is left behind
+            lost = max(lost, await self.core.runtime.emergency_flush())
+            code = 0 if lost == 0 else 1
         elif drain.exception() is not None:
             log.error("drain failed: %s", drain.exception())
             code = 1
@@ -349,14 +352,17 @@ class Node:
         timeout: float | None = None,
         hops: int = 0,
         dedupe: str | None = None,
+        admitted: bool = False,
     ) -> Any:
         """An invocation from the network: counted in flight (refused with 429 at once past
-        `--max-inflight`), and bounded by its deadline: past it the call is cancelled and answered
-        504 (an action interrupted is rolled back; a write already under way completes, so the
-        outcome is unknown to the caller)."""
+        `--max-inflight`, unless `admitted` already, as an async call answered 202 was), and
+        bounded by its deadline: past it the call is cancelled and answered 504 (an action
+        interrupted is rolled back; a write already under way completes, so the outcome is
+        unknown to the caller)."""
         if not self.ready and not self.draining:
             raise Unavailable("node is starting", retry_after=1.0)
-        self.admit(system, actor, action, parent)
+        if not admitted:
+            self.admit(system, actor, action, parent)
         budget = self.config.request_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = _Deadline(asyncio.current_task())
