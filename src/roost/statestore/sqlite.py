@@ -162,7 +162,7 @@ class SqliteStore:
         await self._fetch("SELECT 1")
 
     async def close(self) -> None:
-        worker, self._worker = self._worker, None
+        worker = self._worker
         if worker is None:
             return
 
@@ -172,7 +172,12 @@ class SqliteStore:
                     self._conn.close()
                 self._conn = None
 
+        # on the worker, behind any call already queued. A call made meanwhile queues behind
+        # this and opens the file again (as any call after `close` may); the next worker then
+        # carries on with that connection, one thread at a time
         await asyncio.get_running_loop().run_in_executor(worker, shut)
+        if self._worker is worker:
+            self._worker = None
         worker.shutdown(wait=False)
 
     async def acquire(
