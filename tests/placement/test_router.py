@@ -118,11 +118,11 @@ class NetForwarder:
         return reply
 
 
-def build(ids: list[str]) -> Net:
+def build(ids: list[str], actors: tuple[type[Actor], ...] = (Tick,)) -> Net:
     clock = FakeClock()
     net = Net(clock)
     store = MemoryStore(clock=clock)
-    types = {SYS: SystemTypes.build(SYS, [ActorType.from_class(Tick)])}
+    types = {SYS: SystemTypes.build(SYS, [ActorType.from_class(a) for a in actors])}
     for node_id in ids:
         rt = Runtime(
             node_id=node_id,
@@ -319,3 +319,57 @@ async def test_a_delivered_call_whose_reply_was_lost_is_never_retried() -> None:
     assert len(net.log) == 1 and net.sleeps == []
     net.lose_reply.clear()
     assert await call(net, "a") == {"n": 2}  # it ran once: applying it again would double it
+
+
+# --- a call queued behind a handoff follows the actor (DESIGN, routing step 3) -----------------
+
+
+class Held(Actor):
+    """`hold` keeps its turn until `gate` is set; `add` counts."""
+
+    name = "held"
+    kind = "unnamed"
+    durability = "sync"
+    gate: asyncio.Event | None = None
+
+    @action
+    async def hold(self, payload: Any, ctx: Context) -> Value:
+        assert Held.gate is not None
+        await Held.gate.wait()
+        return Value().state(ctx.state or {"n": 0}).response("held")
+
+    @action
+    async def add(self, payload: Any, ctx: Context) -> Value:
+        n = (ctx.state or {}).get("n", 0) + 1
+        return Value().state({"n": n}).response({"n": n})
+
+
+async def test_a_call_queued_behind_a_handoff_goes_on_to_the_new_owner() -> None:
+    """a forwards to b, the owner; the call waits behind a turn on b; b hands the actor to a
+    meanwhile. b sends the call on to a as soon as it released the actor (hop 2; `Router.invoke`
+    routes a call again when the activation it waited on closed), so a never backs off."""
+    Held.gate = asyncio.Event()
+    net = build(["a", "b"], (Tick, Held))
+    for r in net.routers.values():
+        see(r, {"a": ACTIVE, "b": ACTIVE})
+    ring = Ring(["a", "b"])
+    actor = next(f"h-{i}" for i in range(1000) if ring.owner(SYS, f"h-{i}") == "b")
+    b = net.routers["b"]
+    held = asyncio.ensure_future(b.invoke(actor, "hold", None, system=SYS, parent="held"))
+    while (SYS, actor) not in b.runtime.active or not b.runtime.active[(SYS, actor)].busy:
+        await asyncio.sleep(0)
+    queued = asyncio.ensure_future(
+        net.routers["a"].invoke(actor, "add", None, system=SYS, parent="held")
+    )
+    while not b.runtime.active[(SYS, actor)].queued:
+        await asyncio.sleep(0)
+    for r in net.routers.values():  # b drains: every ring now gives the actor to a
+        see(r, {"a": ACTIVE, "b": DRAINING}, version=2)
+    handoff = asyncio.ensure_future(b.runtime.deactivate([b.runtime.active[(SYS, actor)]], "x"))
+    Held.gate.set()
+    assert await held == "held"
+    await handoff
+    assert await queued == {"n": 1}
+    assert [(h.src, h.dst, h.hops) for h in net.log] == [("a", "b", 1), ("b", "a", 2)]
+    assert net.sleeps == []  # nobody backed off
+    assert ran_on(net, actor) == ["a"]
