@@ -199,8 +199,7 @@ class Core:
         hops: int = 0,
         dedupe: str | None = None,
     ) -> Any:
-        if self.policies is not None:
-            self.policies.check(system, actor, action, caller)
+        self.authorize(system, actor, action, caller)
         return await self.router.invoke(
             actor,
             action,

@@ -307,8 +307,7 @@ class HttpApi:
                 )  # fmt: skip
                 return json_response({"scheduled": sid}, status=202)
             if run_async:
-                node.core.authorize(system, actor, action)  # a 202 must not hide a 403
-                node.check_invocable(system, actor, action, parent)
+                node.check_invocable(system, actor, action, parent)  # a 202 hides no 403/404
                 node.background(
                     node.invoke(  # admitted above: shedding it now would hide a 429 behind the 202
                         actor,

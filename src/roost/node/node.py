@@ -453,11 +453,12 @@ class Node:
         return dict(self._tags)
 
     def check_invocable(self, system: str, actor: str, action: str, parent: str | None) -> None:
-        """What can be checked without the store, before answering 202 to an async call."""
+        """What can be checked without the store, before answering 202 to an async call (the
+        HTTP API has admitted it already, before reading its body): the ACLs, then the action."""
+        self.core.authorize(system, actor, action)
         t = self.core.runtime.resolve_static(system, actor, parent)
         if t is not None and not t.has_action(action):
             raise ActionNotFound(f"actor type {t.name!r} has no action {action!r}")
-        self.admit(system, actor, action, parent)  # a 202 must not hide a call shed right after
 
     async def check_ready(self) -> None:
         if self.draining:
