@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +52,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 _CHUNK = 400  # keys per IN (...) list: 2 parameters each, far below SQLite's variable limit
+
+
+def _key_chunks(keys: Sequence[ActorKey]) -> Iterator[tuple[str, list[str]]]:
+    """`(where, args)` per chunk of `keys`: a condition matching exactly those rows."""
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        yield (
+            " OR ".join(["(system = ? AND actor = ?)"] * len(chunk)),
+            [x for k in chunk for x in k],
+        )
 
 
 def sqlite_path(url: str) -> str:
@@ -238,11 +248,7 @@ class SqliteStore:
 
         def fenced(c: Conn) -> list[int | None]:
             current: dict[ActorKey, tuple[int, str | None]] = {}
-            keys = [it.key for it in items]
-            for i in range(0, len(keys), _CHUNK):
-                chunk = keys[i : i + _CHUNK]
-                where = " OR ".join(["(system = ? AND actor = ?)"] * len(chunk))
-                args = [x for k in chunk for x in k]
+            for where, args in _key_chunks([it.key for it in items]):
                 for s, a, rev, owner in c.execute(
                     f"SELECT system, actor, revision, owner FROM roost_actors WHERE {where}", args
                 ):
@@ -279,10 +285,7 @@ class SqliteStore:
 
         def extend(c: Conn) -> set[ActorKey]:
             held: set[ActorKey] = set()
-            for i in range(0, len(keys), _CHUNK):
-                chunk = keys[i : i + _CHUNK]
-                where = " OR ".join(["(system = ? AND actor = ?)"] * len(chunk))
-                args = [x for k in chunk for x in k]
+            for where, args in _key_chunks(keys):
                 for s, a in c.execute(
                     # `+owner`: look rows up by primary key, not by the owner index (which
                     # would scan every row this node holds once per chunk)
