@@ -373,3 +373,30 @@ async def test_a_call_queued_behind_a_handoff_goes_on_to_the_new_owner() -> None
     assert [(h.src, h.dst, h.hops) for h in net.log] == [("a", "b", 1), ("b", "a", 2)]
     assert net.sleeps == []  # nobody backed off
     assert ran_on(net, actor) == ["a"]
+
+
+async def test_a_lease_held_by_a_live_peer_is_asked_of_the_store_once_per_call() -> None:
+    """The owner finds the lease taken by a peer that still has the actor active (a stale
+    view): one lease attempt, one lease wait counted, then the call goes to the holder."""
+    net = build(["a", "b"])
+    for r in net.routers.values():
+        see(r, {"a": ACTIVE, "b": ACTIVE})
+    owner = net.routers["a"].owner(SYS, "k")
+    assert owner is not None
+    other = "b" if owner == "a" else "a"
+    see(net.routers[other], {other: ACTIVE, owner: DRAINING})  # it thinks it owns k
+    assert await call(net, other) == {"n": 1} and ran_on(net) == [other]
+
+    rt = net.routers[owner].runtime
+    tries: list[str] = []
+    acquire = rt.store.acquire
+
+    async def counting_acquire(*args: Any, **kw: Any) -> Any:
+        tries.append(args[0].actor)
+        return await acquire(*args, **kw)
+
+    rt.store.acquire = counting_acquire  # type: ignore[method-assign]
+    assert await call(net, owner) == {"n": 2}
+    assert tries == ["k"]
+    assert sum(rt.metrics.lease_waits.values()) == 1
+    assert [(h.src, h.dst, h.hops) for h in net.log] == [(owner, other, 1)]

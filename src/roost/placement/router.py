@@ -188,14 +188,17 @@ class Router:
         rt = self.runtime
         key = (system, actor)
         ring = self._rings.get(system) or self.ring_for(system)
+        held: LeaseHeld | None = None
         if key in rt.active or key in rt.pools or ring.owner(system, actor) == self.node_id:
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, payload, parent=parent, metadata=metadata,
                     caller=caller, dedupe=dedupe,
                 )  # fmt: skip
-            except (NotOwner, LeaseHeld, StateConflict):
-                pass
+            except (NotOwner, StateConflict):
+                pass  # closed under us, or fenced out: nothing ran, route it again
+            except LeaseHeld as exc:
+                held = exc  # the first attempt goes to the holder, without asking the store again
         if not len(ring) and system not in rt.systems:
             if self.remote is not None and system in self.remote:
                 return await self.remote.invoke(
@@ -207,16 +210,20 @@ class Router:
             ):
                 raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
         call = Call(system, actor, action, payload, parent, metadata, caller, dedupe)
-        return await self._route(call, hops, timeout)
+        return await self._route(call, hops, timeout, held)
 
-    async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
+    async def _route(
+        self, call: Call, hops: int, timeout: float | None, held: LeaseHeld | None = None
+    ) -> Any:
+        """`held`: the fast path already found the lease taken; the first attempt starts there."""
         budget = self.request_timeout if timeout is None else timeout
         deadline = self.clock() + budget
         delay = BACKOFF_START
         while True:
             try:
-                return await self._attempt(call, hops, deadline)
+                return await self._attempt(call, hops, deadline, held)
             except _Retry as r:
+                held = None
                 reason = str(r)
                 if hops:
                     # A forwarded call: hand it back now, and its entry node waits and starts
@@ -237,11 +244,13 @@ class Router:
             # "start again" with hops still 0: the views have had time to settle, and the next
             # attempt has the whole hop budget
 
-    async def _attempt(self, call: Call, hops: int, deadline: float) -> Any:
+    async def _attempt(
+        self, call: Call, hops: int, deadline: float, held: LeaseHeld | None = None
+    ) -> Any:
         rt = self.runtime
         system, actor = call.system, call.actor
         owner = self.ring_for(system).owner(system, actor)
-        if (system, actor) in rt.active or owner == self.node_id:
+        if held is None and ((system, actor) in rt.active or owner == self.node_id):
             try:
                 return await rt.invoke(
                     system,
@@ -257,10 +266,12 @@ class Router:
                 # closed under us, or its fenced write lost to a newer owner: nothing was
                 # applied, so routing again (to the new owner) is safe
                 raise _Retry(str(exc)) from None
-            except LeaseHeld as held:
-                target = self._live(held.holder)
-                if target is None or held.holder == self.node_id:
-                    raise _Retry(f"lease held by {held.holder}, not a live member") from None
+            except LeaseHeld as exc:
+                held = exc
+        if held is not None:
+            target = self._live(held.holder)
+            if target is None or held.holder == self.node_id:
+                raise _Retry(f"lease held by {held.holder}, not a live member")
         elif owner is None:
             raise _Retry("no active member in this node's view")
         else:
