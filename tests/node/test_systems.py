@@ -446,3 +446,17 @@ async def test_systems_listing_counts_active_actors_and_shows_settings(
                 "sync",
             )
             assert cart_type["actions"] == ["buy"]
+
+
+async def test_a_memory_statestore_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`statestore="memory://"` is the memory store by URL: nothing outlives the process, so an
+    ephemeral key serves, as for `MemoryStore()`; a store that persists still needs a key."""
+    import roost
+    from examples.counters import Incrementor
+    from roost.errors import ConfigError
+
+    monkeypatch.delenv("ROOST_STATESTORE_KEY", raising=False)
+    async with roost.ActorSystem("m", actors=[Incrementor], statestore="memory://") as s:
+        assert await s.invoke("incrementor", "add", {"value": 2}) == {"total": 2}
+    with pytest.raises(ConfigError, match="ROOST_STATESTORE_KEY"):
+        roost.ActorSystem("m", actors=[Incrementor], statestore="postgresql://127.0.0.1/test")

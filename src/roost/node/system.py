@@ -150,7 +150,11 @@ def _resolve_key(statestore: str | StateStore | None, key: str | None) -> str:
     env = os.environ.get("ROOST_STATESTORE_KEY")
     if env:
         return env
-    if statestore is None or isinstance(statestore, MemoryStore):
+    if (
+        statestore is None
+        or isinstance(statestore, MemoryStore)
+        or (isinstance(statestore, str) and statestore.split(":", 1)[0].lower() == "memory")
+    ):
         return generate_key()  # nothing outlives the process: an ephemeral key is enough
     if isinstance(statestore, str) and statestore.startswith("sqlite:"):
         path = sqlite_path(statestore)
