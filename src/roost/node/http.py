@@ -29,7 +29,7 @@ from roost.errors import (
 from roost.node import openapi
 from roost.node.apiauth import ApiAuth
 from roost.node.status import StatusApi
-from roost.placement.router import SYSTEMS_TAG, hosts_system
+from roost.placement.router import SYSTEMS_TAG, forwarded_bounds, hosts_system
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
@@ -436,11 +436,9 @@ class HttpApi:
             self.node.verify_internal(request.method, request.path_qs, body, request.headers)
             mi = request.match_info
             h = request.headers
-            try:
-                hops = int(h.get("X-Roost-Hops", "1"))
-                timeout = float(h.get("X-Roost-Timeout-Ms", "30000")) / 1000.0
-            except ValueError as exc:
-                raise BadRequest(f"bad internal routing header: {exc}") from exc
+            hops, timeout = forwarded_bounds(
+                h.get("X-Roost-Hops", "1"), h.get("X-Roost-Timeout-Ms", "30000")
+            )
             caller = None
             if "X-Roost-Caller" in h:
                 c = orjson.loads(h["X-Roost-Caller"])

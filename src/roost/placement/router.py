@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from roost.errors import (
+    BadRequest,
     LeaseHeld,
     NotOwner,
     NotPlaced,
@@ -330,3 +331,24 @@ class Router:
         if m is None or m.status in (MemberStatus.FAILED, MemberStatus.LEFT):
             return None
         return m
+
+
+MAX_FORWARD_TIMEOUT = 600.0  # seconds: the public API's X-Roost-Timeout-Ms bound
+
+
+def forwarded_bounds(hops: str | int, timeout_ms: str | float) -> tuple[int, float]:
+    """The hop count and deadline (seconds) a peer sent with a forwarded call, checked: hops in
+    1..HOP_LIMIT, a finite deadline above 0 and at most MAX_FORWARD_TIMEOUT. Only signed peers
+    send them, but a bad value must be a 400, never a loop, a wait forever or a 500."""
+    try:
+        n, ms = int(hops), float(timeout_ms)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"bad internal routing header: {exc}") from None
+    if not 1 <= n <= HOP_LIMIT:
+        raise BadRequest(f"bad internal routing header: hops {n} is not in 1..{HOP_LIMIT}")
+    if not 0 < ms <= MAX_FORWARD_TIMEOUT * 1000:  # False for nan, and inf is above the bound
+        raise BadRequest(
+            f"bad internal routing header: timeout {ms!r} ms is not in (0, "
+            f"{MAX_FORWARD_TIMEOUT * 1000:.0f}]"
+        )
+    return n, ms / 1000.0
