@@ -32,6 +32,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# Seconds a refused caller is told to wait (Retry-After) when nothing ran and trying again soon is
+# right: a mailbox drains at the actor's turn rate (turns take milliseconds) and a view settles in
+# well under a second, so what is refused now is usually gone within one; HTTP's Retry-After counts
+# whole seconds and 1 is its smallest useful value. Clients add their own jitter.
+RETRY_AFTER = 1.0
+
 
 class RoostError(Exception):
     """Base of every Roost error. `code` and `status` are what the HTTP API sends."""

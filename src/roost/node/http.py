@@ -22,14 +22,13 @@ from roost.errors import (
     Internal,
     PayloadTooLarge,
     RoostError,
-    SystemNotFound,
     Unavailable,
     UnsupportedMediaType,
 )
 from roost.node import openapi
 from roost.node.apiauth import ApiAuth
 from roost.node.status import StatusApi
-from roost.placement.router import SYSTEMS_TAG, forwarded_bounds, hosts_system
+from roost.placement.router import forwarded_bounds, hosted_systems, hosts_system
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
@@ -367,9 +366,8 @@ class HttpApi:
         counts = node.core.runtime.counts_by_type()
         names = set(node.systems)
         for m in view.members.values():
-            tag = m.tags.get(SYSTEMS_TAG)
-            if tag and m.alive:
-                names.update(tag.split(","))
+            if m.alive:
+                names.update(hosted_systems(m) or ())
         out = []
         for name in sorted(names):
             types = node.systems.get(name)
@@ -404,13 +402,12 @@ class HttpApi:
                 raise BadRequest("query parameter actor is required")
             _name(system, "system")
             _name(actor, "actor")
-            owner = self.node.core.router.owner(system, actor)
-            view = self.node.membership.view
+            router = self.node.core.router
+            owner = router.owner(system, actor)
             if owner is None:
-                if not any(m.alive and hosts_system(m, system) for m in view.members.values()):
-                    raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
+                router.check_hosted(system)
                 raise Unavailable("no active member owns any actor right now")
-            member = view.get(owner)
+            member = self.node.membership.view.get(owner)
             return json_response({"owner": owner, "http": member.http if member else None})
         except RoostError as exc:
             return error_response(exc)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from roost.errors import (
+    RETRY_AFTER,
     ActionNotFound,
     ConfigError,
     Overloaded,
@@ -44,7 +45,6 @@ from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
 from roost.placement.router import SYSTEMS_TAG
-from roost.runtime.host import RETRY_AFTER
 from roost.runtime.labels import invocation_labels
 from roost.runtime.types import SystemTypes
 from roost.sdk.context import ActorId
@@ -360,7 +360,7 @@ class Node:
         interrupted is rolled back; a write already under way completes, so the outcome is
         unknown to the caller)."""
         if not self.ready and not self.draining:
-            raise Unavailable("node is starting", retry_after=1.0)
+            raise Unavailable("node is starting", retry_after=RETRY_AFTER)
         if not admitted:
             self.admit(system, actor, action, parent)
         budget = self.config.request_timeout if timeout is None else timeout

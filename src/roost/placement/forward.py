@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from roost.errors import Timeout, Unavailable, error_from_body
+from roost.errors import RETRY_AFTER, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
 from roost.placement.auth import HEADER, sign
 from roost.placement.router import Unreachable
@@ -124,7 +124,7 @@ class HttpForwarder:
             raise Unavailable(
                 f"{member.id} refused this node's cluster credentials; nothing ran (do all nodes "
                 "share ROOST_CLUSTER_SECRET, or accept it in ROOST_CLUSTER_OLD_SECRETS?)",
-                retry_after=1.0,
+                retry_after=RETRY_AFTER,
             )
         raise error_from_body(status, raw)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from roost.errors import (
+    RETRY_AFTER,
     BadRequest,
     LeaseHeld,
     NotOwner,
@@ -48,12 +49,19 @@ BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
 
 
+def hosted_systems(member: Member) -> list[str] | None:
+    """The systems a member's `systems` tag names; None when it has no such tag (it hosts every
+    system: a member that predates the tag)."""
+    tag = member.tags.get(SYSTEMS_TAG)
+    return None if tag is None else [s for s in tag.split(",") if s]
+
+
 def hosts_system(member: Member | None, system: str) -> bool:
     """Whether a member hosts `system`, by its `systems` tag (absent: it hosts every system)."""
     if member is None:
         return False
-    tag = member.tags.get(SYSTEMS_TAG)
-    return tag is None or system in tag.split(",")
+    names = hosted_systems(member)
+    return names is None or system in names
 
 
 class RemoteSystems(Protocol):
@@ -162,6 +170,14 @@ class Router:
     def owner(self, system: str, actor: str) -> str | None:
         return self.ring_for(system).owner(system, actor)
 
+    def check_hosted(self, system: str) -> None:
+        """Raise `SystemNotFound` when no live member of the view hosts `system` (an empty view,
+        a node still starting, hosts everything it was configured with)."""
+        if self.view.members and not any(
+            hosts_system(m, system) for m in self.view.members.values() if m.alive
+        ):
+            raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
+
     def owns(self, system: str, actor: str) -> bool:
         return self.ring_for(system).owner(system, actor) == self.node_id
 
@@ -206,10 +222,7 @@ class Router:
                     system, actor, action, payload, parent=parent, metadata=metadata,
                     timeout=self.request_timeout if timeout is None else timeout,
                 )  # fmt: skip
-            if self.view.members and not any(
-                hosts_system(m, system) for m in self.view.members.values() if m.alive
-            ):
-                raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
+            self.check_hosted(system)
         call = Call(system, actor, action, payload, parent, metadata, caller, dedupe)
         return await self._route(call, hops, timeout, held)
 
@@ -231,14 +244,15 @@ class Router:
                     # again. Waiting here with a fresh hop count would nest a new trip inside
                     # this one at every backoff: a forwarding loop bounded only by the deadline.
                     raise NotPlaced(
-                        reason if r.relayed else f"on {self.node_id}: {reason}", retry_after=1.0
+                        reason if r.relayed else f"on {self.node_id}: {reason}",
+                        retry_after=RETRY_AFTER,
                     ) from None
             left = deadline - self.clock()
             if left <= delay:
                 self._count_unplaced(call)
                 raise Unavailable(
                     f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
-                    retry_after=1.0,
+                    retry_after=RETRY_AFTER,
                 )
             await self.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)

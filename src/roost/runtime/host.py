@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from roost.errors import (
+    RETRY_AFTER,
     ActionFailed,
     ActionNotFound,
     ActorNotFound,
@@ -48,12 +49,6 @@ from roost.sdk.value import UNSET, Value
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
 log = logging.getLogger("roost.runtime")
-
-# Seconds a shed caller is told to wait: a mailbox drains at the actor's turn rate (turns take
-# milliseconds), so an overload seen now is usually gone within a second; HTTP's Retry-After counts
-# whole seconds and 1 is its smallest useful value. A longer hint would idle callers well past the
-# overload; clients add their own jitter so that retries do not arrive in one burst.
-RETRY_AFTER = 1.0
 
 
 class Runtime(Lifecycle, Composition):
@@ -358,7 +353,7 @@ class Runtime(Lifecycle, Composition):
         if pending is not None:
             return await asyncio.shield(pending)
         if not self.accepting:
-            raise Unavailable("node is draining", retry_after=1.0)
+            raise Unavailable("node is draining", retry_after=RETRY_AFTER)
         atype = await self.resolve(system, actor, parent)
         if not atype.has_action(action):
             raise ActionNotFound(f"actor type {atype.name!r} has no action {action!r}")
@@ -449,18 +444,20 @@ class Runtime(Lifecycle, Composition):
         return act
 
     def counts_by_type(self) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
-        for act in self.active.values():
-            k = (act.key.system, act.type.name)
-            out[k] = out.get(k, 0) + 1
-        return out
+        """Active actors per (system, type)."""
+        return self._per_type(lambda act: 1)
 
     def mailbox_depths(self) -> dict[tuple[str, str], int]:
+        """Calls waiting in mailboxes per (system, type); types with none are left out."""
+        return self._per_type(lambda act: len(act.waiters) if act.waiters else 0)
+
+    def _per_type(self, weight: Callable[[Activation], int]) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         for act in self.active.values():
-            if act.waiters:
+            n = weight(act)
+            if n:
                 k = (act.key.system, act.type.name)
-                out[k] = out.get(k, 0) + len(act.waiters)
+                out[k] = out.get(k, 0) + n
         return out
 
     def next_deadline(self) -> float | None:
