@@ -237,3 +237,38 @@ def test_second_sigterm_forces_a_prompt_exit_after_the_final_flush(
     gate_node.start()  # restarted: the two acknowledged adds are there
     assert http_call("GET", url + f"{A}/gate/state") == (200, {"n": 2})
     assert gate_node.stop() == 0
+
+
+async def test_a_teardown_step_that_fails_is_logged_and_the_rest_still_runs(
+    tmp_path: Path, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopping the membership fails (a serf agent that died first): the drain logs it, still
+    stops the core (the statestore is closed) and exits 0, since every state was flushed."""
+    cfg = NodeConfig(
+        node_id="teardown-test",
+        http=f"127.0.0.1:{free_port()}",
+        statestore=f"sqlite:///{tmp_path}/roost.db",
+        statestore_key=key,
+        proxy_http="off",
+    )
+    node = Node(cfg, actor_classes=[Gate])
+    await node.start()
+    closed = asyncio.Event()
+    close = node.core.stop
+
+    async def stop_core() -> None:
+        await close()
+        closed.set()
+
+    async def broken_stop() -> None:
+        raise RuntimeError("agent is gone")
+
+    node.core.stop = stop_core  # type: ignore[method-assign]
+    node.membership.stop = broken_stop  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="roost.node"):
+        assert await node.drain() == 0
+    assert closed.is_set()
+    assert any(
+        "teardown: membership stop" in r.getMessage() and "agent is gone" in r.getMessage()
+        for r in caplog.records
+    )

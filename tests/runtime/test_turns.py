@@ -376,3 +376,30 @@ async def test_a_cancelled_caller_cannot_cut_a_sync_write_in_half(clock: FakeClo
     assert await queued == {"total": 2}  # it landed, and it is kept
     row = await EncryptedStore(raw, Keyring(b"k" * 32)).read(ActorKey(SYS, "c1"))
     assert row is not None and row.data == b'{"total":2}' and row.revision == 2
+
+
+class BrokenInit(Actor):
+    name = "broken-init"
+
+    @action(init=True)
+    async def init(self, ctx: Context) -> Value:
+        raise RuntimeError("init fails")
+
+
+async def test_a_lease_release_that_fails_is_logged_not_swallowed(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An activation whose init raised gives its lease back; when the store refuses that too,
+    the caller still gets the init's error and the log says the lease will run out by itself."""
+    from roost.errors import StoreUnavailable
+
+    rt, raw = make(clock, BrokenInit)
+
+    async def refuse(*args: Any, **kw: Any) -> None:
+        raise StoreUnavailable("the database went away")
+
+    raw.release = refuse  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="roost.runtime"), pytest.raises(ActionFailed):
+        await rt.invoke(SYS, "broken-init", "get_state")
+    warned = [r.getMessage() for r in caplog.records if "could not release" in r.getMessage()]
+    assert len(warned) == 1 and "broken-init" in warned[0] and "went away" in warned[0]

@@ -14,7 +14,7 @@ import io
 import logging
 import signal
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +25,6 @@ from roost.errors import (
     ActionNotFound,
     ConfigError,
     Overloaded,
-    RoostError,
     StoreUnavailable,
     Timeout,
     Unavailable,
@@ -266,8 +265,8 @@ class Node:
         code = 0
         if drain not in done:
             drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await drain
+            with contextlib.suppress(asyncio.CancelledError):
+                await _logged("drain", drain)
             log.error("drain did not finish in time: final flush attempt")
             lost = await self.core.runtime.emergency_flush()
             await self._abandon_requests()
@@ -287,8 +286,9 @@ class Node:
     async def _drain(self) -> None:
         self.ready = False
         self.draining = True
-        with contextlib.suppress(RoostError):
-            await self.membership.set_status(MemberStatus.DRAINING)
+        await _logged(
+            "gossip of status draining", self.membership.set_status(MemberStatus.DRAINING)
+        )
         t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
         self.core.stop_loops()
         n = await self.core.runtime.flush_all("drain")
@@ -305,8 +305,7 @@ class Node:
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
-        with contextlib.suppress(RoostError):
-            await self.membership.leave()
+        await _logged("serf leave", self.membership.leave())
 
     async def _abandon_requests(self) -> None:
         """A forced stop does not wait for the calls still running (the HTTP server would give
@@ -321,16 +320,13 @@ class Node:
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            with contextlib.suppress(asyncio.CancelledError):
+                await _logged(f"task {t.get_name()}", t)
         if self._runner is not None:
-            await self._runner.cleanup()
-        with contextlib.suppress(Exception):
-            await self.spawnproto.close()
-        with contextlib.suppress(Exception):
-            await self.core.stop()
-        with contextlib.suppress(Exception):
-            await self.membership.stop()
+            await _logged("HTTP server cleanup", self._runner.cleanup())
+        await _logged("Spawn protocol port close", self.spawnproto.close())
+        await _logged("core stop (loops, statestore)", self.core.stop())
+        await _logged("membership stop (serf agent)", self.membership.stop())
         if self.forwarder is not None:
             await self.forwarder.close()
         if self.remote is not None:
@@ -488,6 +484,14 @@ class Node:
                 log.warning("%s failed: %s", name, t.exception())
 
         task.add_done_callback(done)
+
+
+async def _logged(what: str, step: Awaitable[object]) -> None:
+    """One teardown step: a failure is logged and the teardown goes on with the next step."""
+    try:
+        await step
+    except Exception as exc:
+        log.warning("teardown: %s failed: %s: %s", what, type(exc).__name__, exc)
 
 
 def _dump_tasks() -> None:

@@ -10,10 +10,9 @@ the store says otherwise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from roost.errors import (
@@ -383,13 +382,21 @@ class Runtime(Lifecycle, Composition):
     async def _release_unused(self, act: Activation) -> None:
         act.close("moved")
         if act.dirty:  # init changed the state: keep it
-            with contextlib.suppress(RoostError):
-                await self.store.write(
-                    self.node_id, [WriteItem(act.key, act.blob or b"", act.revision, True)], 0.0
-                )
+            item = WriteItem(act.key, act.blob or b"", act.revision, True)
+            await self._release_logged(act.key, self.store.write(self.node_id, [item], 0.0))
         else:
-            with contextlib.suppress(RoostError):
-                await self.store.release(self.node_id, [act.key])
+            await self._release_logged(act.key, self.store.release(self.node_id, [act.key]))
+
+    async def _release_logged(self, key: ActorKey, release: Awaitable[object]) -> None:
+        """A lease release nobody waits on: a failure is logged, never raised (the lease then
+        runs out by itself within `lease_s`, and only then may another node take the actor)."""
+        try:
+            await release
+        except RoostError as exc:
+            log.warning(
+                "could not release the lease on %s (it expires in %.0fs): %s",
+                key, self.lease_s, exc.message,
+            )  # fmt: skip
 
     async def _load(self, key: ActorKey, atype: ActorType) -> Activation:
         parent = atype.name if atype.kind == "unnamed" else None
@@ -428,8 +435,7 @@ class Runtime(Lifecycle, Composition):
             try:
                 await self._turn(act, atype.init, None, None, None, init=True)
             except BaseException:
-                with contextlib.suppress(RoostError):
-                    await self.store.release(self.node_id, [key])
+                await self._release_logged(key, self.store.release(self.node_id, [key]))
                 raise
             finally:
                 act.busy = False
