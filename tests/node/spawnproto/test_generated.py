@@ -3,11 +3,12 @@ files, with the grpcio-tools pinned in pyproject.toml."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[3]
 PKG = Path("roost/node/spawnproto")
@@ -15,7 +16,10 @@ GENERATED = ("actor_pb2.py", "actor_pb2.pyi", "protocol_pb2.py", "protocol_pb2.p
 
 
 def test_regenerating_gives_the_committed_bytes(tmp_path: Path) -> None:
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (a dev dependency) is not installed")
+    need(
+        importlib.util.find_spec("grpc_tools") is not None,
+        "grpcio-tools (a dev dependency) is not installed",
+    )
     env = {"PY": sys.executable, "PATH": "/usr/bin:/bin"}
     subprocess.run(
         [str(ROOT / "scripts/gen-proto.sh"), str(tmp_path)], check=True, cwd=ROOT, env=env
