@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +22,15 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let other tasks run until `condition()` holds: a state they move (a turn entered, a call
+    queued, a request received), never a count of yields or a wall-clock sleep. Bounded by
+    `timeout` so that a test whose condition never comes fails instead of hanging."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0)
 
 
 class FakeClock:

@@ -13,12 +13,14 @@ from roost.errors import LeaseHeld, NotOwner, StoreUnavailable, Unavailable
 from roost.runtime import Runtime, SystemTypes
 from roost.sdk.actor import ActorType
 from roost.statestore import EncryptedStore, Keyring, MemoryStore
+from tests.conftest import until
 
 
 class Gated(Actor):
     name = "gated"
     kind = "unnamed"
     gate: asyncio.Event | None = None
+    entered: asyncio.Event | None = None
 
     @action(init=True)
     async def init(self, ctx: Context) -> Value:
@@ -27,12 +29,16 @@ class Gated(Actor):
     @action
     async def add(self, payload: Any, ctx: Context) -> Value:
         if payload.get("wait") and Gated.gate is not None:
+            if Gated.entered is not None:
+                Gated.entered.set()
             await Gated.gate.wait()
         return Value().state({"n": ctx.state["n"] + 1}).response(ctx.state["n"] + 1)
 
 
 async def test_drain_and_concurrent_handoff_do_not_deadlock() -> None:
-    Gated.gate = asyncio.Event()
+    """The race every time: b's turn is running, the drain is queued on b (having dealt with
+    a), a handoff of both is queued too, and only then does b's turn end."""
+    Gated.gate, Gated.entered = asyncio.Event(), asyncio.Event()
     types = SystemTypes.build("s", [ActorType.from_class(Gated)])
     rt = Runtime(
         node_id="n1",
@@ -42,13 +48,16 @@ async def test_drain_and_concurrent_handoff_do_not_deadlock() -> None:
     )
     for a in ("a", "b"):
         await rt.invoke("s", a, "add", {}, parent="gated")
+    acts = {k.actor: act for k, act in rt.active.items()}
     busy = asyncio.ensure_future(rt.invoke("s", "b", "add", {"wait": True}, parent="gated"))
-    await asyncio.sleep(0.01)  # b is in the middle of a turn
+    await Gated.entered.wait()  # b is in the middle of a turn
     drain = asyncio.ensure_future(rt.flush_all("drain"))  # Node._drain on SIGTERM
-    await asyncio.sleep(0.01)  # the drain holds a's turn and waits for b's
-    handoff = asyncio.ensure_future(rt.deactivate(list(rt.active.values()), "handoff"))
-    await asyncio.sleep(0.01)  # Placement.rebalance: the ring no longer has this node
-    Gated.gate.set()  # b's turn ends and goes to the handoff, which now waits for a's
+    await until(lambda: acts["b"].queued == 1)  # the drain waits for b's turn
+    handoff = asyncio.ensure_future(rt.deactivate(list(acts.values()), "handoff"))
+    # Placement.rebalance: the ring no longer has this node; the handoff waits on b as well
+    await until(lambda: acts["b"].queued == 2 or handoff.done())
+    assert not busy.done() and not drain.done()
+    Gated.gate.set()  # b's turn ends and goes to the waiting deactivations
     try:
         await asyncio.wait_for(asyncio.gather(drain, handoff, busy), 3.0)
     finally:

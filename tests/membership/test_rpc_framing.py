@@ -16,6 +16,7 @@ from roost.membership.errors import (
     SerfProtocolError,
 )
 from roost.membership.protocol import MemberEvent, UserEvent
+from tests.conftest import until
 
 from .fake_serf import FakeSerf, ok
 
@@ -107,11 +108,9 @@ async def test_unknown_seq_fails_the_connection(fake: FakeSerf) -> None:
     client = await SerfRPC.connect(fake.address)
     try:
         fake.push({"Seq": 999, "Error": ""})
-        with pytest.raises(SerfProtocolError):
-            while True:  # the next call fails once the reader has seen the stray header
-                await client.members()
-                await asyncio.sleep(0.01)
-        assert client.closed
+        await until(lambda: client.closed)  # the reader saw the stray header
+        with pytest.raises(SerfProtocolError, match="unknown seq 999"):
+            await client.members()
     finally:
         await client.close()
 
@@ -121,7 +120,8 @@ async def test_connection_drop_fails_pending_calls_and_streams(fake: FakeSerf) -
     client = await SerfRPC.connect(fake.address)
     sub = await client.stream("*")
     call = asyncio.create_task(client.members())
-    await asyncio.sleep(0.05)
+    await until(lambda: any(r[0] == "members" for r in fake.requests))  # sent, unanswered
+    assert not call.done()
     fake.drop()
     with pytest.raises(SerfConnectionError):
         await call

@@ -13,7 +13,7 @@ from roost.errors import ActionNotFound, ActorNotFound, NotOwner, StateConflict
 from roost.runtime import Runtime, SystemTypes
 from roost.sdk.actor import ActorType
 from roost.statestore import ActorKey, EncryptedStore, Keyring, MemoryStore, WriteItem
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, until
 
 SYS = "spawn-system"
 
@@ -263,10 +263,9 @@ async def test_waiters_are_told_to_route_again_when_the_activation_closes(
     act = rt.active[ActorKey(SYS, "slow")]
     act.busy = True  # a turn is running
     waiting = asyncio.ensure_future(rt.invoke(SYS, "slow", "add", {"value": 1}))
-    await asyncio.sleep(0)
+    await until(lambda: act.queued == 1)
     handoff = asyncio.ensure_future(rt.deactivate([act], "handoff"))
-    while act.queued < 2:  # both are queued: the handoff jumped ahead of the waiter
-        await asyncio.sleep(0)
+    await until(lambda: act.queued == 2)  # both queued: the handoff jumped ahead of the waiter
     act.end_turn()  # the running turn finishes; the handoff goes next, before the waiter
     assert await handoff == 1
     with pytest.raises(NotOwner, match="handoff"):
@@ -283,8 +282,10 @@ async def test_overlapping_deactivations_do_not_deadlock(clock: FakeClock) -> No
     acts[0].busy = acts[2].busy = True  # two turns are running
     first = asyncio.ensure_future(rt2.deactivate(acts[:3], "handoff"))
     second = asyncio.ensure_future(rt2.deactivate(acts[1:], "drain"))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    # both wait on the running turns (acts[2] is in both sets) while the idle ones are done
+    await until(lambda: acts[0].queued == 1 and acts[2].queued == 2)
+    await until(lambda: acts[1].closed and acts[3].closed)
+    assert not first.done() and not second.done()
     acts[0].end_turn()
     acts[2].end_turn()
     async with asyncio.timeout(5):
@@ -303,39 +304,49 @@ class Caller(Actor):
         return Value().response(reply)
 
 
+class GatedTally(Actor):
+    """A counter whose `add` can be held open: `gate` set lets it finish, `entered` says it
+    started. (Patching `Tally.add` would not do: a type captures its actions when it is built.)"""
+
+    name = "tally"
+    kind = "unnamed"
+    gate: asyncio.Event
+    entered: asyncio.Event
+
+    @action
+    async def add(self, payload: dict[str, Any], ctx: Context) -> Value:
+        if payload.get("hold"):
+            GatedTally.entered.set()
+            await GatedTally.gate.wait()
+        total = (ctx.state or {}).get("total", 0) + payload["value"]
+        return Value().state({"total": total}).response({"total": total})
+
+
 async def test_handoff_while_a_turn_calls_another_actor(clock: FakeClock) -> None:
     from roost.placement.router import Router
 
-    rt, _ = make(clock, Caller, Tally)
+    GatedTally.gate, GatedTally.entered = asyncio.Event(), asyncio.Event()
+    rt, _ = make(clock, Caller, GatedTally)
     rt.invoker = Router("n1", rt, clock=clock)
     await rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally")
-    gate = asyncio.Event()
-    original = Tally.add
-
-    async def slow_add(self: Any, payload: Any, ctx: Context) -> Value:
-        await gate.wait()
-        return await original(self, payload, ctx)
-
-    Tally.add = slow_add  # type: ignore[method-assign]
-    try:
-        # t1's turn is busy; caller's turn waits on t1's mailbox
-        busy = asyncio.ensure_future(rt.invoke(SYS, "t1", "add", {"value": 1}, parent="tally"))
-        await asyncio.sleep(0)
-        relay = asyncio.ensure_future(rt.invoke(SYS, "caller", "relay", {"to": "t1"}))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        handoff = asyncio.ensure_future(rt.deactivate(list(rt.active.values()), "handoff"))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        gate.set()
-        async with asyncio.timeout(5):
-            await busy
-            assert await handoff >= 1
-            # the relayed call waited on t1's mailbox, was routed again after the handoff, and
-            # found every update: nothing deadlocked, nothing was lost
-            assert await relay == {"total": 3}
-    finally:
-        Tally.add = original  # type: ignore[method-assign]
+    # t1's turn is held open; the caller's turn then waits on t1's mailbox
+    held = {"value": 1, "hold": True}
+    busy = asyncio.ensure_future(rt.invoke(SYS, "t1", "add", held, parent="tally"))
+    await GatedTally.entered.wait()
+    t1 = rt.active[ActorKey(SYS, "t1")]
+    relay = asyncio.ensure_future(rt.invoke(SYS, "caller", "relay", {"to": "t1"}))
+    await until(lambda: t1.queued == 1)  # the caller's turn waits in t1's mailbox
+    caller = rt.active[ActorKey(SYS, "caller")]
+    handoff = asyncio.ensure_future(rt.deactivate(list(rt.active.values()), "handoff"))
+    await until(lambda: t1.queued == 2 and caller.queued == 1)  # the handoff waits on both
+    assert not (busy.done() or relay.done() or handoff.done())
+    GatedTally.gate.set()
+    async with asyncio.timeout(5):
+        assert await busy == {"total": 2}
+        assert await handoff >= 1
+        # the relayed call waited on t1's mailbox, was routed again after the handoff, and
+        # found every update: nothing deadlocked, nothing was lost
+        assert await relay == {"total": 3}
 
 
 class _SlowWrites:
@@ -369,8 +380,9 @@ async def test_a_cancelled_caller_cannot_cut_a_sync_write_in_half(clock: FakeClo
     call.cancel()  # ...when the caller goes away (deadline, hung-up client)
     with pytest.raises(asyncio.CancelledError):
         await call
+    act = rt.active[ActorKey(SYS, "c1")]
     queued = asyncio.ensure_future(rt.invoke(SYS, "c1", "get", parent="counter"))
-    await asyncio.sleep(0)
+    await until(lambda: act.queued == 1)
     assert not queued.done()  # the write still owns the turn
     slow.gate.set()
     assert await queued == {"total": 2}  # it landed, and it is kept
