@@ -145,8 +145,20 @@ class Load:
     acked: Counter[str] = field(default_factory=Counter)
     unknown: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    unknown_why: list[str] = field(default_factory=list)  # what made each outcome unknown
     latencies: list[float] = field(default_factory=list)
     requests: int = 0
+    _progress: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def under_way(self, running: asyncio.Task[None], calls: int = 100) -> int:
+        """Wait until `calls` more calls have completed while `running` goes on, then check it
+        still runs: a fault injected right after this lands under load. Returns the count of
+        calls completed so far (compare after the run: calls completed after the fault)."""
+        async with self._progress:
+            target = self.requests + calls
+            await self._progress.wait_for(lambda: self.requests >= target or running.done())
+        assert not running.done(), "the load ended before the fault could land under it"
+        return self.requests
 
     async def call(
         self,
@@ -190,26 +202,41 @@ class Load:
             await asyncio.sleep(0.1)
         return "failed", f"deadline: {last}"
 
-    async def run(self, rounds: int, concurrency: int = 16) -> None:
+    async def run(
+        self, rounds: int, concurrency: int = 16, until: asyncio.Event | None = None
+    ) -> None:
+        """`rounds` increments of every counter; with `until`, more rounds after those until it
+        is set (a fault's test keeps the load on until the fault has played out)."""
         queue: asyncio.Queue[str] = asyncio.Queue()
-        for _ in range(rounds):
+
+        def one_round() -> None:
             for i in range(self.n):
                 queue.put_nowait(f"ctr-{i}")
+
+        for _ in range(rounds):
+            one_round()
         connector = aiohttp.TCPConnector(force_close=True)  # a fresh connection per call
         timeout = aiohttp.ClientTimeout(total=20)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as s:
 
             async def worker() -> None:
-                while not queue.empty():
+                while True:
+                    if queue.empty():
+                        if until is None or until.is_set():
+                            return
+                        one_round()
                     actor = queue.get_nowait()
                     t0 = time.monotonic()
                     outcome, data = await self.call(s, actor, "add", {"value": 1})
                     self.requests += 1
+                    async with self._progress:
+                        self._progress.notify_all()
                     if outcome == "ok":
                         self.acked[actor] += 1
                         self.latencies.append(time.monotonic() - t0)
                     elif outcome == "unknown":
                         self.unknown[actor] += 1
+                        self.unknown_why.append(f"{actor}: {data}")
                     else:
                         self.failures.append(f"{actor}: {data}")
 
