@@ -14,7 +14,7 @@ import roost
 from examples.composing import ACTORS
 from examples.counters import Counter, Incrementor, Tally
 from examples.proto_counter import AddMsg, ProtoCounter, TallyMsg
-from roost import Actor, Context, Timer, Value, action
+from roost import Actor, Channel, Context, Timer, Value, action
 from roost.errors import ActionNotFound, BadRequest
 from roost.runtime.reserved import RESERVED_SYSTEM, SCHED, Scheduler
 from roost.sdk.actor import ActorDefinitionError, ActorType
@@ -413,3 +413,67 @@ async def test_examples_module_loads_and_answers(system: roost.ActorSystem) -> N
         "pricer": {"items": 1, "price": 10},
         "journal": 1,
     }
+
+
+class Listener(Actor):
+    """An unnamed subscriber that goes idle quickly (issue 24, bug 1)."""
+
+    name = "listener"
+    kind = "unnamed"
+    durability = "sync"
+    deactivate_timeout = 100
+    channels = (Channel("news"),)
+
+    @action
+    async def receive(self, payload: Any, ctx: Context) -> Value:
+        return Value().state({"seen": [*(ctx.state or {}).get("seen", []), payload]})
+
+
+class Newsroom(Actor):
+    name = "newsroom"
+
+    @action
+    async def publish(self, payload: Any, ctx: Context) -> Value:
+        return Value().broadcast("news", payload)
+
+
+def test_runtime_unsubscribe_is_compositions() -> None:
+    """A typing stub of a mixin earlier in the MRO must never hide the real method."""
+    from roost.runtime.compose import Composition
+    from roost.runtime.host import Runtime
+
+    assert Runtime.unsubscribe is Composition.unsubscribe
+
+
+async def test_an_idle_unnamed_subscriber_is_unsubscribed_not_revived() -> None:
+    async with roost.ActorSystem("news", actors=[Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.invoke("l1", "get_state", parent="listener")
+        assert set(rt.subscribers[("news", "news")]) == {("news", "l1")}
+        assert await rt.reap_idle(rt.clock() + 1.0) == 1  # idle past its 100 ms
+        assert ("news", "l1") not in rt.active
+        assert rt.subscribers.get(("news", "news"), {}) == {}  # no closed activation kept
+        await s.invoke("newsroom", "publish", {"n": 1})
+        await settle(s)
+        assert ("news", "l1") not in rt.active  # not revived by the broadcast
+        assert await s.invoke("l1", "get_state", parent="listener") is None  # and never got it
+
+
+async def test_a_subscriber_closed_before_its_delivery_is_neither_revived_nor_forwarded() -> None:
+    from roost.sdk.workflow import Broadcast
+
+    async with roost.ActorSystem("news", actors=[Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.invoke("l1", "get_state", parent="listener")
+        act = rt.active[("news", "l1")]  # type: ignore[index]
+        act.busy = True  # a turn runs: the delivery queues behind it
+        assert await rt.deliver_local("news", Broadcast("news", {"n": 1}), None, None, "b1") == 1
+        await asyncio.sleep(0)  # the delivery is queued now
+        handoff = asyncio.ensure_future(rt.deactivate([act], "handoff"))  # jumps the queue
+        while act.queued < 2:
+            await asyncio.sleep(0)
+        act.end_turn()
+        assert await handoff == 1  # handed off before the delivery's turn came
+        await settle(s)
+        assert ("news", "l1") not in rt.active
+        assert await s.invoke("l1", "get_state", parent="listener") is None

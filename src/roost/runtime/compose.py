@@ -55,10 +55,12 @@ class Composition:
     timers: TimerWheel[Activation]
     authorize: Callable[[str, str, str, ActorId | None], None] | None
 
-    async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
-                     parent: str | None = None, metadata: Mapping[str, str] | None = None,
-                     caller: ActorId | None = None,
-                     dedupe: str | None = None) -> Any: ...  # fmt: skip
+    if TYPE_CHECKING:  # Runtime's (never a real stub: it could hide the method in the MRO)
+
+        async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
+                         parent: str | None = None, metadata: Mapping[str, str] | None = None,
+                         caller: ActorId | None = None,
+                         dedupe: str | None = None) -> Any: ...  # fmt: skip
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         """A background task owned by the runtime (kept referenced, cancelled by `stop`)."""
@@ -169,17 +171,19 @@ class Composition:
     async def _deliver(self, act: Activation, action: str, payload: Any,
                        metadata: Mapping[str, str] | None, caller: ActorId | None,
                        bid: str) -> None:  # fmt: skip
+        """Deliver to this one activation, or to nobody: an activation that closed before its
+        turn came is no longer a subscriber here (`invoke` would activate it again), and its new
+        owner, if any, got the broadcast from its own subscribers list."""
         system, actor = act.key
         try:
             if self.authorize is not None:  # the broadcaster chose the action: the ACLs decide
                 self.authorize(system, actor, action, caller)
-            try:
-                await self.invoke(system, actor, action, payload, metadata=metadata,
-                                  caller=caller, dedupe=bid)  # fmt: skip
-            except NotOwner:  # handed off meanwhile: follow it (its new owner dedupes too)
-                if self.invoker is not None:
-                    await self.invoker.invoke(actor, action, payload, system=system,
-                                              metadata=metadata, caller=caller)  # fmt: skip
+            if act.closed or self.active.get(act.key) is not act:
+                return
+            await self.invoke(system, actor, action, payload, metadata=metadata,
+                              caller=caller, dedupe=bid)  # fmt: skip
+        except NotOwner:
+            pass  # closed while the delivery waited for its turn: not active any more
         except RoostError as exc:
             self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
             log.warning("broadcast delivery to %s failed: %s", act.key, exc)
