@@ -193,6 +193,7 @@ class ProtocolApi:
             payload = self._payload(req, target)
             call = (actor, action, payload, system, parent, dict(req.metadata), caller)
             result: Any = None
+            deferred = True  # answered before the call runs: no payload at all (Spawn's `nil`)
             if req.scheduled_to > time.time() * 1000:  # kept in the store, fired by the owner
                 await self.node.core.schedule(
                     actor, action, payload, system=system, parent=parent,
@@ -202,6 +203,7 @@ class ProtocolApi:
                 self.node.admit(system, actor, action, parent)  # refused now, not after the OK
                 self.node.background(self._later(*call), f"spawn async {system}/{actor}")
             else:
+                deferred = False
                 result = await self.node.invoke(
                     actor, action, payload, system=system, parent=parent,
                     metadata=call[5], caller=caller,
@@ -214,10 +216,10 @@ class ProtocolApi:
         out.system.name = system
         out.actor.id.name, out.actor.id.system = actor, system
         out.actor.id.parent = parent or ""
-        if value is None:
-            out.noop.SetInParent()
-        else:
+        if value is not None:
             out.value.CopyFrom(value)
+        elif not deferred:
+            out.noop.SetInParent()  # a sync call that returned nothing
         return reply(out)
 
     def _target(self, system: str, actor: str, parent: str | None) -> ActorType | None:
