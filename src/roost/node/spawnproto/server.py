@@ -35,6 +35,7 @@ from roost.errors import (
 )
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import host_actor
+from roost.node.spawnproto.shapes import normalize
 from roost.node.spawnproto.wire import (
     JSON_TYPE_1X,
     PROTOBUF,
@@ -145,7 +146,8 @@ class ProtocolApi:
 
     async def register(self, request: web.Request) -> web.Response:
         try:
-            req = parse(P.RegistrationRequest, await self._body(request))
+            body, _shape = normalize(await self._body(request))  # protocol 1.1 channels too
+            req = parse(P.RegistrationRequest, body)
             url = self.service.callback_url(request.remote, request.headers.get(HOST_PORT_HEADER))
             await self.service.register(req, url)
         except RoostError as exc:
