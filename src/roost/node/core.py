@@ -28,6 +28,7 @@ from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
 from roost.runtime.reserved import Pins, PrefixScan, Scheduler
 from roost.runtime.types import SystemTypes
+from roost.runtime.warmup import Warmup
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Effect
@@ -87,6 +88,10 @@ class Core:
             owns=self.router.owns, active=self.runtime.active,
         )  # fmt: skip
         self.runtime.on_activate = self.pins.note
+        self.warmup = Warmup(  # named actors start on their owner without waiting for a call
+            systems=self.runtime.systems, owns=self.router.owns, active=self.runtime.active,
+            activate=self.runtime.activate,
+        )  # fmt: skip
         self.runtime.delayed_effects = self._delayed_effect
         self._driver: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -117,11 +122,12 @@ class Core:
         self._driver = loop.create_task(drive(self.runtime), name="roost-runtime-driver")
 
     def start_loops(self) -> None:
-        """Scheduled invocations and timer pins: started once this node may own actors."""
+        """Scheduled invocations, timer pins, warm-up: started once this node may own actors."""
         loop = asyncio.get_running_loop()
         self._loops = [
             loop.create_task(self.scheduler.run(), name="roost-scheduler"),
             loop.create_task(self.pins.run(), name="roost-timer-pins"),
+            loop.create_task(self.warmup.run(), name="roost-warmup"),
         ]
 
     def stop_loops(self) -> None:
@@ -226,6 +232,7 @@ class Core:
         live activations keep the type they started with."""
         self.systems[types.name] = types
         self.runtime.systems[types.name] = types
+        self.warmup.registered(types.name)
 
     async def spawn(self, system: str, actor: str, parent: str) -> None:
         """Register `actor` as an unnamed instance of template `parent` (any node may do this);

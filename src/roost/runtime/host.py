@@ -350,6 +350,14 @@ class Runtime(Lifecycle, Composition):
                 return tpl
         raise ActorNotFound(f"no actor {actor!r} in system {system!r}")
 
+    async def activate(self, system: str, actor: str) -> bool:
+        """Make a named actor active here without running an action (warm-up): its init runs,
+        its timers and subscriptions start. False when it was active already."""
+        if (system, actor) in self.active:
+            return False
+        await self._activation(system, actor, "get_state", None)
+        return True
+
     async def _activation(
         self, system: str, actor: str, action: str, parent: str | None
     ) -> Activation:

@@ -214,7 +214,7 @@ def _actor_type(
         min_pool_size=pool[0],
         max_pool_size=pool[1],
         source=f"actor host ({system})",
-        extra={"spawn_host": host},
+        extra={"spawn_host": host, "stateful": s.stateful},
     )
 
 
