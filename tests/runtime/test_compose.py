@@ -478,3 +478,36 @@ async def test_a_subscriber_closed_before_its_delivery_is_neither_revived_nor_fo
         await settle(s)
         assert ("news", "l1") not in rt.active
         assert await s.invoke("l1", "get_state", parent="listener") is None
+
+
+class Archive(Actor):
+    """A named subscriber: it gets every broadcast on its channel, active or not."""
+
+    name = "archive"
+    durability = "sync"
+    channels = (Channel("news", action="keep"),)
+
+    @action
+    async def keep(self, payload: Any, ctx: Context) -> Value:
+        return Value().state({"kept": [*(ctx.state or {}).get("kept", []), payload]})
+
+
+async def test_a_broadcast_reaches_an_idle_named_subscriber_once() -> None:
+    async with roost.ActorSystem("news", actors=[Archive, Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.core.warmup.sweep()
+        await rt.flush_all("idle")  # nothing active: the archive is idle, not subscribed
+        rt.accepting = True
+        assert ("news", "archive") not in rt.active
+        await s.invoke("newsroom", "publish", {"n": 1})
+        await settle(s)
+        assert await s.invoke("archive", "get_state") == {"kept": [{"n": 1}]}
+        assert rt.subscribers.get(("news", "news"), {}) == {}  # named ones are reached by name
+
+
+async def test_a_named_subscriber_runs_a_broadcast_id_once() -> None:
+    async with roost.ActorSystem("news", actors=[Archive, Newsroom]) as s:
+        rt = s.core.runtime
+        for _ in range(2):  # the same broadcast delivered twice (a retry, two senders)
+            await rt._deliver_named("news", "archive", "keep", {"n": 1}, None, None, "same-id")
+        assert await s.invoke("archive", "get_state") == {"kept": [{"n": 1}]}

@@ -93,6 +93,7 @@ class Core:
             activate=self.runtime.activate,
         )  # fmt: skip
         self.runtime.delayed_effects = self._delayed_effect
+        self.runtime.route = self._deliver
         self._driver: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         metrics.gauge(
@@ -190,6 +191,21 @@ class Core:
             e.actor, e.action, e.payload, system=e.system or system, parent=e.parent,
             metadata=metadata, caller=caller, delay_ms=e.delay_ms,
         )  # fmt: skip
+
+    async def _deliver(
+        self,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> Any:
+        """A broadcast to a named subscriber: routed to its owner with the broadcast id."""
+        return await self.invoke(
+            actor, action, payload, system=system, metadata=metadata, caller=caller, dedupe=bid
+        )
 
     async def invoke(
         self,

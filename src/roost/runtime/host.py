@@ -33,7 +33,7 @@ from roost.errors import (
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
-from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, seen
+from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, Route, seen
 from roost.runtime.labels import invocation_labels
 from roost.runtime.lifecycle import Lifecycle
 from roost.runtime.pools import Pool
@@ -93,6 +93,7 @@ class Runtime(Lifecycle, Composition):
         self.accepting = True
         self.tasks: set[asyncio.Task[Any]] = set()
         self.broadcaster: Broadcaster | None = None  # the node's cluster fan-out
+        self.route: Route | None = None  # the node's router, for named subscribers
         # the ACL check of a delivery this runtime starts itself (broadcasts); None: allow all
         self.authorize: Callable[[str, str, str, ActorId | None], None] | None = None
         self.delayed_effects: DelayedEffects | None = None  # the node's persisted scheduler

@@ -48,7 +48,7 @@ def test_no_channels_at_all() -> None:
 
 
 def test_neither_shape_is_a_400_naming_the_actor_and_field() -> None:
-    a = bare("joe").SerializeToString() + _ld(6, _ld(1, b"\x08\x01"))  # a varint: no Channel
+    a = bare("joe").SerializeToString() + _ld(6, b"\x08\x01")  # channel_group: a varint
     body = _ld(2, _ld(1, b"spawn-system") + _ld(2, _ld(1, _ld(1, b"joe") + _ld(2, a))))
     with pytest.raises(BadRequest) as e:
         normalize(body)

@@ -71,15 +71,15 @@ def _map_actors(registry: bytes, found: _Found) -> bytes:
 def _map_metadata(md: bytes, actor: str, found: _Found) -> bytes:
     out = bytearray()
     for num, wt, raw, value in _fields(md):
-        if num != 1 or wt != _LEN:
+        if num != 1:
             out += raw
             continue
-        text = _channel_name(value)
+        text = _channel_name(value) if wt == _LEN else None
         if text is not None:
             found.shapes.add(SHAPE_1_1)
             channel = _tag(1, _LEN) + _varint(len(value)) + value  # Channel{topic}
             out += _tag(1, _LEN) + _varint(len(channel)) + channel
-        elif _is_channel(value):
+        elif wt == _LEN and _is_channel(value):
             found.shapes.add(SHAPE_CURRENT)
             out += raw
         else:
