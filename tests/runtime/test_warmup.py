@@ -116,9 +116,10 @@ async def test_registering_types_again_warms_again() -> None:
     w = f.warmup()
     assert await w.sweep() == 1
     f.active.clear()
-    w.registered("other")
+    w.registered("other", ["a"])
+    w.registered("s", ["b"])  # another type of the system: a stays as it is
     assert await w.sweep() == 0
-    w.registered("s")
+    w.registered("s", ["a"])
     assert await w.sweep() == 1
 
 

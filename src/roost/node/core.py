@@ -246,9 +246,15 @@ class Core:
     def set_system(self, types: SystemTypes) -> None:
         """Install or replace one system's actor types while running (actor hosts registering);
         live activations keep the type they started with."""
+        before = self.systems.get(types.name)
+        new = [
+            t.name
+            for t in types.named.values()
+            if before is None or before.named.get(t.name) is not t
+        ]
         self.systems[types.name] = types
         self.runtime.systems[types.name] = types
-        self.warmup.registered(types.name)
+        self.warmup.registered(types.name, new)  # (re)defined types: warm them, as Spawn does
 
     async def spawn(self, system: str, actor: str, parent: str) -> None:
         """Register `actor` as an unnamed instance of template `parent` (any node may do this);

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from roost.errors import RoostError
 from roost.runtime.types import SystemTypes
@@ -72,9 +72,11 @@ class Warmup:
         self.warmed = keep
         return out
 
-    def registered(self, system: str) -> None:
-        """A system's types were (re)registered: warm its actors again, as Spawn does."""
-        self.warmed = {k for k in self.warmed if k.system != system}
+    def registered(self, system: str, names: Iterable[str]) -> None:
+        """These types of `system` were (re)registered: warm them again, as Spawn does at each
+        registration (types that did not change keep their state of warm-up)."""
+        again = {ActorKey(system, n) for n in names}
+        self.warmed -= again
         self.poke()
 
     def poke(self) -> None:
