@@ -14,7 +14,7 @@ import roost
 from examples.composing import ACTORS
 from examples.counters import Counter, Incrementor, Tally
 from examples.proto_counter import AddMsg, ProtoCounter, TallyMsg
-from roost import Actor, Context, Timer, Value, action
+from roost import Actor, Channel, Context, Timer, Value, action
 from roost.errors import ActionNotFound, BadRequest
 from roost.runtime.reserved import RESERVED_SYSTEM, SCHED, Scheduler
 from roost.sdk.actor import ActorDefinitionError, ActorType
@@ -162,8 +162,9 @@ async def test_a_slow_tick_is_skipped_not_piled_up() -> None:
 async def test_timer_actors_are_not_idled_out(system: roost.ActorSystem) -> None:
     rt = system.core.runtime
     await system.invoke("ticker", "get")
-    assert await rt.reap_idle(rt.clock() + 3600) == 0
+    await rt.reap_idle(rt.clock() + 3600)  # (warmed-up named actors without timers go)
     assert ("compose", "ticker") in rt.active
+    assert [a.key.actor for a in rt.active.values() if not a.type.timers] == []
 
 
 async def test_timer_actors_are_pinned_and_revived(system: roost.ActorSystem) -> None:
@@ -413,3 +414,100 @@ async def test_examples_module_loads_and_answers(system: roost.ActorSystem) -> N
         "pricer": {"items": 1, "price": 10},
         "journal": 1,
     }
+
+
+class Listener(Actor):
+    """An unnamed subscriber that goes idle quickly (issue 24, bug 1)."""
+
+    name = "listener"
+    kind = "unnamed"
+    durability = "sync"
+    deactivate_timeout = 100
+    channels = (Channel("news"),)
+
+    @action
+    async def receive(self, payload: Any, ctx: Context) -> Value:
+        return Value().state({"seen": [*(ctx.state or {}).get("seen", []), payload]})
+
+
+class Newsroom(Actor):
+    name = "newsroom"
+
+    @action
+    async def publish(self, payload: Any, ctx: Context) -> Value:
+        return Value().broadcast("news", payload)
+
+
+def test_runtime_unsubscribe_is_compositions() -> None:
+    """A typing stub of a mixin earlier in the MRO must never hide the real method."""
+    from roost.runtime.compose import Composition
+    from roost.runtime.host import Runtime
+
+    assert Runtime.unsubscribe is Composition.unsubscribe
+
+
+async def test_an_idle_unnamed_subscriber_is_unsubscribed_not_revived() -> None:
+    async with roost.ActorSystem("news", actors=[Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.invoke("l1", "get_state", parent="listener")
+        assert set(rt.subscribers[("news", "news")]) == {("news", "l1")}
+        assert await rt.reap_idle(rt.clock() + 1.0) == 1  # idle past its 100 ms
+        assert ("news", "l1") not in rt.active
+        assert rt.subscribers.get(("news", "news"), {}) == {}  # no closed activation kept
+        await s.invoke("newsroom", "publish", {"n": 1})
+        await settle(s)
+        assert ("news", "l1") not in rt.active  # not revived by the broadcast
+        assert await s.invoke("l1", "get_state", parent="listener") is None  # and never got it
+
+
+async def test_a_subscriber_closed_before_its_delivery_is_neither_revived_nor_forwarded() -> None:
+    from roost.sdk.workflow import Broadcast
+
+    async with roost.ActorSystem("news", actors=[Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.invoke("l1", "get_state", parent="listener")
+        act = rt.active[("news", "l1")]  # type: ignore[index]
+        act.busy = True  # a turn runs: the delivery queues behind it
+        assert await rt.deliver_local("news", Broadcast("news", {"n": 1}), None, None, "b1") == 1
+        await asyncio.sleep(0)  # the delivery is queued now
+        handoff = asyncio.ensure_future(rt.deactivate([act], "handoff"))  # jumps the queue
+        while act.queued < 2:
+            await asyncio.sleep(0)
+        act.end_turn()
+        assert await handoff == 1  # handed off before the delivery's turn came
+        await settle(s)
+        assert ("news", "l1") not in rt.active
+        assert await s.invoke("l1", "get_state", parent="listener") is None
+
+
+class Archive(Actor):
+    """A named subscriber: it gets every broadcast on its channel, active or not."""
+
+    name = "archive"
+    durability = "sync"
+    channels = (Channel("news", action="keep"),)
+
+    @action
+    async def keep(self, payload: Any, ctx: Context) -> Value:
+        return Value().state({"kept": [*(ctx.state or {}).get("kept", []), payload]})
+
+
+async def test_a_broadcast_reaches_an_idle_named_subscriber_once() -> None:
+    async with roost.ActorSystem("news", actors=[Archive, Listener, Newsroom]) as s:
+        rt = s.core.runtime
+        await s.core.warmup.sweep()
+        await rt.flush_all("idle")  # nothing active: the archive is idle, not subscribed
+        rt.accepting = True
+        assert ("news", "archive") not in rt.active
+        await s.invoke("newsroom", "publish", {"n": 1})
+        await settle(s)
+        assert await s.invoke("archive", "get_state") == {"kept": [{"n": 1}]}
+        assert rt.subscribers.get(("news", "news"), {}) == {}  # named ones are reached by name
+
+
+async def test_a_named_subscriber_runs_a_broadcast_id_once() -> None:
+    async with roost.ActorSystem("news", actors=[Archive, Newsroom]) as s:
+        rt = s.core.runtime
+        for _ in range(2):  # the same broadcast delivered twice (a retry, two senders)
+            await rt._deliver_named("news", "archive", "keep", {"n": 1}, None, None, "same-id")
+        assert await s.invoke("archive", "get_state") == {"kept": [{"n": 1}]}

@@ -28,6 +28,7 @@ from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
 from roost.runtime.reserved import Pins, PrefixScan, Scheduler
 from roost.runtime.types import SystemTypes
+from roost.runtime.warmup import Warmup
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Effect
@@ -87,7 +88,12 @@ class Core:
             owns=self.router.owns, active=self.runtime.active,
         )  # fmt: skip
         self.runtime.on_activate = self.pins.note
+        self.warmup = Warmup(  # named actors start on their owner without waiting for a call
+            systems=self.runtime.systems, owns=self.router.owns, active=self.runtime.active,
+            activate=self.runtime.activate,
+        )  # fmt: skip
         self.runtime.delayed_effects = self._delayed_effect
+        self.runtime.route = self._deliver
         self._driver: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         metrics.gauge(
@@ -117,11 +123,12 @@ class Core:
         self._driver = loop.create_task(drive(self.runtime), name="roost-runtime-driver")
 
     def start_loops(self) -> None:
-        """Scheduled invocations and timer pins: started once this node may own actors."""
+        """Scheduled invocations, timer pins, warm-up: started once this node may own actors."""
         loop = asyncio.get_running_loop()
         self._loops = [
             loop.create_task(self.scheduler.run(), name="roost-scheduler"),
             loop.create_task(self.pins.run(), name="roost-timer-pins"),
+            loop.create_task(self.warmup.run(), name="roost-warmup"),
         ]
 
     def stop_loops(self) -> None:
@@ -185,6 +192,21 @@ class Core:
             metadata=metadata, caller=caller, delay_ms=e.delay_ms,
         )  # fmt: skip
 
+    async def _deliver(
+        self,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> Any:
+        """A broadcast to a named subscriber: routed to its owner with the broadcast id."""
+        return await self.invoke(
+            actor, action, payload, system=system, metadata=metadata, caller=caller, dedupe=bid
+        )
+
     async def invoke(
         self,
         actor: str,
@@ -224,8 +246,15 @@ class Core:
     def set_system(self, types: SystemTypes) -> None:
         """Install or replace one system's actor types while running (actor hosts registering);
         live activations keep the type they started with."""
+        before = self.systems.get(types.name)
+        new = [
+            t.name
+            for t in types.named.values()
+            if before is None or before.named.get(t.name) is not t
+        ]
         self.systems[types.name] = types
         self.runtime.systems[types.name] = types
+        self.warmup.registered(types.name, new)  # (re)defined types: warm them, as Spawn does
 
     async def spawn(self, system: str, actor: str, parent: str) -> None:
         """Register `actor` as an unnamed instance of template `parent` (any node may do this);

@@ -131,6 +131,7 @@ class Node:
         )
         self.spawnproto = SpawnProtocol(self)  # actor hosts in other languages
         self.membership.subscribe(self.placement.on_view)
+        self.membership.subscribe(lambda _view: self.core.warmup.poke())  # after the ring moved
         if self.forwarder is not None:
             self.core.runtime.broadcaster = self._broadcast
         self.placement.on_view(self.membership.view)

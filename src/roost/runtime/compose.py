@@ -4,9 +4,11 @@ A mixin of `Runtime`. Workflow steps run after the turn has ended (the actor is 
 - effects are started in the background; a failure is logged and counted, never returned;
 - a pipe sends the reply, a forward the original input, to another actor, and the caller gets
   that actor's reply;
-- a broadcast reaches every active subscriber of the channel in the cluster (through the node's
-  broadcaster; locally when there is none), each at most once (deduplicated by broadcast id, also
-  across a handoff racing the delivery).
+- a broadcast reaches every *named* subscriber of the channel exactly once, active or not: the
+  subscribing named types are known from the registered types, so the sending node invokes each
+  one through the router (its owner activates it if needed, and drops a second delivery of the
+  same broadcast id); and every *unnamed* instance subscribed and active when it is sent, at most
+  once, through the node's broadcaster (each member delivers to its own active instances).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from roost.sdk.workflow import Broadcast, Effect, Pipe
 
 if TYPE_CHECKING:
     from roost.metrics import Metrics
+    from roost.runtime.types import SystemTypes
+    from roost.sdk.actor import ActorType
     from roost.statestore.base import ActorKey
 
 log = logging.getLogger("roost.runtime")
@@ -37,6 +41,11 @@ SEEN_BROADCASTS = 64  # per subscriber activation: enough to cover any handoff r
 # (system, broadcast, metadata, caller, broadcast id) -> delivered everywhere
 Broadcaster = Callable[
     [str, Broadcast, Mapping[str, str] | None, ActorId | None, str], Awaitable[None]
+]
+# (system, actor, action, payload, metadata, caller, broadcast id) -> the actor's reply, wherever
+# it lives (the node's router, which carries the id to the owner)
+Route = Callable[
+    [str, str, str, Any, Mapping[str, str] | None, ActorId | None, str], Awaitable[Any]
 ]
 # (effect, caller system, metadata, caller) -> persisted for later
 DelayedEffects = Callable[[Effect, str, Mapping[str, str] | None, ActorId], Awaitable[None]]
@@ -51,14 +60,18 @@ class Composition:
     tasks: set[asyncio.Task[Any]]
     broadcaster: Broadcaster | None
     delayed_effects: DelayedEffects | None
-    subscribers: dict[tuple[str, str], dict[ActorKey, Activation]]
+    subscribers: dict[tuple[str, str], dict[ActorKey, Activation]]  # unnamed instances only
+    systems: dict[str, SystemTypes]
+    route: Route | None
     timers: TimerWheel[Activation]
     authorize: Callable[[str, str, str, ActorId | None], None] | None
 
-    async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
-                     parent: str | None = None, metadata: Mapping[str, str] | None = None,
-                     caller: ActorId | None = None,
-                     dedupe: str | None = None) -> Any: ...  # fmt: skip
+    if TYPE_CHECKING:  # Runtime's (never a real stub: it could hide the method in the MRO)
+
+        async def invoke(self, system: str, actor: str, action: str, payload: Any = None, *,
+                         parent: str | None = None, metadata: Mapping[str, str] | None = None,
+                         caller: ActorId | None = None,
+                         dedupe: str | None = None) -> Any: ...  # fmt: skip
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         """A background task owned by the runtime (kept referenced, cancelled by `stop`)."""
@@ -123,6 +136,9 @@ class Composition:
     # --- channels -------------------------------------------------------------------------------
 
     def subscribe(self, act: Activation) -> None:
+        """Unnamed instances only: named subscribers are reached by name (`broadcast`)."""
+        if act.type.kind != "unnamed":
+            return
         for ch in act.type.channels:
             self.subscribers.setdefault((act.key.system, ch.topic), {})[act.key] = act
 
@@ -141,10 +157,45 @@ class Composition:
     ) -> None:
         bid = uuid.uuid4().hex
         target = step.system or system
+        for t in self.named_subscribers(target, step.channel):
+            action = step.action or _channel_action(t, step.channel)
+            self.spawn(
+                self._deliver_named(target, t.name, action, step.payload, metadata, caller, bid),
+                f"deliver {step.channel} to {target}/{t.name}",
+            )
         if self.broadcaster is not None:
             await self.broadcaster(target, step, metadata, caller, bid)
         else:
             await self.deliver_local(target, step, metadata, caller, bid)
+
+    def named_subscribers(self, system: str, channel: str) -> list[ActorType]:
+        """The named actor types of `system` subscribed to `channel` (known to every node that
+        hosts the system; pooled types are not subscribers)."""
+        types = self.systems.get(system)
+        if types is None:
+            return []
+        return [
+            t
+            for t in types.named.values()
+            if t.kind == "named" and any(c.topic == channel for c in t.channels)
+        ]
+
+    async def _deliver_named(self, system: str, actor: str, action: str, payload: Any,
+                             metadata: Mapping[str, str] | None, caller: ActorId | None,
+                             bid: str) -> None:  # fmt: skip
+        """One delivery to a named subscriber, wherever it lives: its owner runs it (activating
+        it if needed) unless that activation already had this broadcast id."""
+        try:
+            if self.authorize is not None:  # the broadcaster chose the action: the ACLs decide
+                self.authorize(system, actor, action, caller)
+            if self.route is not None:
+                await self.route(system, actor, action, payload, metadata, caller, bid)
+            else:  # a runtime on its own: everything is local
+                await self.invoke(system, actor, action, payload, metadata=metadata,
+                                  caller=caller, dedupe=bid)  # fmt: skip
+        except RoostError as exc:
+            self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
+            log.warning("broadcast delivery to %s/%s failed: %s", system, actor, exc)
 
     async def deliver_local(
         self,
@@ -154,12 +205,10 @@ class Composition:
         caller: ActorId | None,
         bid: str,
     ) -> int:
-        """Deliver to this node's active subscribers; returns how many were reached."""
+        """Deliver to this node's active unnamed subscribers; returns how many were reached."""
         subs = list(self.subscribers.get((system, step.channel), {}).values())
         for act in subs:
-            action = step.action or next(
-                c.action for c in act.type.channels if c.topic == step.channel
-            )
+            action = step.action or _channel_action(act.type, step.channel)
             self.spawn(
                 self._deliver(act, action, step.payload, metadata, caller, bid),
                 f"deliver {step.channel} to {act.key}",
@@ -169,17 +218,19 @@ class Composition:
     async def _deliver(self, act: Activation, action: str, payload: Any,
                        metadata: Mapping[str, str] | None, caller: ActorId | None,
                        bid: str) -> None:  # fmt: skip
+        """Deliver to this one activation, or to nobody: an activation that closed before its
+        turn came is no longer a subscriber here (`invoke` would activate it again), and its new
+        owner, if any, got the broadcast from its own subscribers list."""
         system, actor = act.key
         try:
             if self.authorize is not None:  # the broadcaster chose the action: the ACLs decide
                 self.authorize(system, actor, action, caller)
-            try:
-                await self.invoke(system, actor, action, payload, metadata=metadata,
-                                  caller=caller, dedupe=bid)  # fmt: skip
-            except NotOwner:  # handed off meanwhile: follow it (its new owner dedupes too)
-                if self.invoker is not None:
-                    await self.invoker.invoke(actor, action, payload, system=system,
-                                              metadata=metadata, caller=caller)  # fmt: skip
+            if act.closed or self.active.get(act.key) is not act:
+                return
+            await self.invoke(system, actor, action, payload, metadata=metadata,
+                              caller=caller, dedupe=bid)  # fmt: skip
+        except NotOwner:
+            pass  # closed while the delivery waited for its turn: not active any more
         except RoostError as exc:
             self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
             log.warning("broadcast delivery to %s failed: %s", act.key, exc)
@@ -212,6 +263,10 @@ class Composition:
                         tick.timer.action, time.perf_counter() - t0, exc)  # fmt: skip
         finally:
             tick.running = False
+
+
+def _channel_action(t: ActorType, channel: str) -> str:
+    return next(c.action for c in t.channels if c.topic == channel)
 
 
 def seen(act: Activation, bid: str) -> bool:

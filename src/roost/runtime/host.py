@@ -33,7 +33,7 @@ from roost.errors import (
 )
 from roost.metrics import Metrics
 from roost.runtime.activation import Activation
-from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, seen
+from roost.runtime.compose import Broadcaster, Composition, DelayedEffects, Route, seen
 from roost.runtime.labels import invocation_labels
 from roost.runtime.lifecycle import Lifecycle
 from roost.runtime.pools import Pool
@@ -87,6 +87,7 @@ class Runtime(Lifecycle, Composition):
         self.accepting = True
         self.tasks: set[asyncio.Task[Any]] = set()
         self.broadcaster: Broadcaster | None = None  # the node's cluster fan-out
+        self.route: Route | None = None  # the node's router, for named subscribers
         # the ACL check of a delivery this runtime starts itself (broadcasts); None: allow all
         self.authorize: Callable[[str, str, str, ActorId | None], None] | None = None
         self.delayed_effects: DelayedEffects | None = None  # the node's persisted scheduler
@@ -343,6 +344,14 @@ class Runtime(Lifecycle, Composition):
             if tpl is not None:
                 return tpl
         raise ActorNotFound(f"no actor {actor!r} in system {system!r}")
+
+    async def activate(self, system: str, actor: str) -> bool:
+        """Make a named actor active here without running an action (warm-up): its init runs,
+        its timers and subscriptions start. False when it was active already."""
+        if (system, actor) in self.active:
+            return False
+        await self._activation(system, actor, "get_state", None)
+        return True
 
     async def _activation(
         self, system: str, actor: str, action: str, parent: str | None

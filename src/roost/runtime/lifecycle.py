@@ -39,10 +39,13 @@ class Lifecycle:
     releaser: ReleaseCoalescer
     accepting: bool
     _idle: IdleTracker[Activation]
-
-    def unsubscribe(self, act: Activation) -> None: ...
-
     _snaps: SnapshotSchedule[Activation]
+
+    if TYPE_CHECKING:  # Composition's, provided by Runtime. A stub outside TYPE_CHECKING would
+        # come first in Runtime's MRO and hide the real method (a silent no-op).
+
+        def unsubscribe(self, act: Activation) -> None: ...
+
     # --- persistence --------------------------------------------------------------------------
 
     async def _persist(self, act: Activation) -> None:

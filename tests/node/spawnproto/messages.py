@@ -116,3 +116,35 @@ def messages(url: str) -> dict[str, Message]:
 
 
 SPELLINGS = {"1.x": JSON_TYPE_1X, "2.x": JSON_TYPE_2X}
+
+
+def _ld(num: int, data: bytes) -> bytes:
+    """One length-delimited field, encoded by hand (the 1.1 shape has no descriptor here)."""
+
+    def varint(v: int) -> bytes:
+        out = bytearray()
+        while True:
+            b, v = v & 0x7F, v >> 7
+            out.append(b | (0x80 if v else 0))
+            if not v:
+                return bytes(out)
+
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def registration_1_1(
+    system: str, actors: dict[str, tuple[A.Actor, str | None]], *, minor: int = 1
+) -> bytes:
+    """A RegistrationRequest as Spawn's Python SDK 0.1.2 encodes it: protocol 1.1, and
+    `Metadata{string channel_group = 1}` (one channel name) where the current shape has
+    repeated `Channel` messages. Each actor is given without metadata, plus its channel."""
+    info = P.ServiceInfo(service_name="spawn-python-sdk", support_library_name="spawn-python-sdk")
+    info.protocol_major_version, info.protocol_minor_version = 1, minor
+    registry = b""
+    for name, (a, channel) in actors.items():
+        body = a.SerializeToString()
+        if channel is not None:
+            body += _ld(6, _ld(1, channel.encode()))  # Actor.metadata{channel_group: "..."}
+        registry += _ld(1, _ld(1, name.encode()) + _ld(2, body))  # one map entry
+    actor_system = _ld(1, system.encode()) + _ld(2, registry)
+    return _ld(1, info.SerializeToString()) + _ld(2, actor_system)

@@ -134,7 +134,7 @@ def _workflow(out: Value, wf: P.Workflow) -> None:
     if wf.HasField("broadcast"):
         b = wf.broadcast
         payload = any_to_json(b.value) if b.WhichOneof("payload") == "value" else None
-        out.broadcast(b.channel_group, payload)
+        out.broadcast(b.channel_group, payload, action=b.action_name or None)
     route = wf.WhichOneof("routing")
     if route == "pipe":
         out.pipe(wf.pipe.actor, wf.pipe.action_name, parent=wf.pipe.register_ref or None)
@@ -214,7 +214,7 @@ def _actor_type(
         min_pool_size=pool[0],
         max_pool_size=pool[1],
         source=f"actor host ({system})",
-        extra={"spawn_host": host},
+        extra={"spawn_host": host, "stateful": s.stateful},
     )
 
 

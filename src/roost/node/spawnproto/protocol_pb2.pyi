@@ -193,14 +193,16 @@ class SideEffect(_message.Message):
     def __init__(self, request: _Optional[_Union[InvocationRequest, _Mapping]] = ...) -> None: ...
 
 class Broadcast(_message.Message):
-    __slots__ = ("channel_group", "value", "noop")
+    __slots__ = ("channel_group", "action_name", "value", "noop")
     CHANNEL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    ACTION_NAME_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
     channel_group: str
+    action_name: str
     value: _any_pb2.Any
     noop: Noop
-    def __init__(self, channel_group: _Optional[str] = ..., value: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ...) -> None: ...
+    def __init__(self, channel_group: _Optional[str] = ..., action_name: _Optional[str] = ..., value: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ...) -> None: ...
 
 class Pipe(_message.Message):
     __slots__ = ("actor", "action_name", "register_ref")

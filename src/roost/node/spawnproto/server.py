@@ -35,6 +35,7 @@ from roost.errors import (
 )
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import host_actor
+from roost.node.spawnproto.shapes import normalize
 from roost.node.spawnproto.wire import (
     JSON_TYPE_1X,
     PROTOBUF,
@@ -145,7 +146,8 @@ class ProtocolApi:
 
     async def register(self, request: web.Request) -> web.Response:
         try:
-            req = parse(P.RegistrationRequest, await self._body(request))
+            body, _shape = normalize(await self._body(request))  # protocol 1.1 channels too
+            req = parse(P.RegistrationRequest, body)
             url = self.service.callback_url(request.remote, request.headers.get(HOST_PORT_HEADER))
             await self.service.register(req, url)
         except RoostError as exc:
@@ -193,6 +195,7 @@ class ProtocolApi:
             payload = self._payload(req, target)
             call = (actor, action, payload, system, parent, dict(req.metadata), caller)
             result: Any = None
+            deferred = True  # answered before the call runs: no payload at all (Spawn's `nil`)
             if req.scheduled_to > time.time() * 1000:  # kept in the store, fired by the owner
                 await self.node.core.schedule(
                     actor, action, payload, system=system, parent=parent,
@@ -202,6 +205,7 @@ class ProtocolApi:
                 self.node.admit(system, actor, action, parent)  # refused now, not after the OK
                 self.node.background(self._later(*call), f"spawn async {system}/{actor}")
             else:
+                deferred = False
                 result = await self.node.invoke(
                     actor, action, payload, system=system, parent=parent,
                     metadata=call[5], caller=caller,
@@ -214,10 +218,10 @@ class ProtocolApi:
         out.system.name = system
         out.actor.id.name, out.actor.id.system = actor, system
         out.actor.id.parent = parent or ""
-        if value is None:
-            out.noop.SetInParent()
-        else:
+        if value is not None:
             out.value.CopyFrom(value)
+        elif not deferred:
+            out.noop.SetInParent()  # a sync call that returned nothing
         return reply(out)
 
     def _target(self, system: str, actor: str, parent: str | None) -> ActorType | None:
