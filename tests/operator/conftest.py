@@ -16,9 +16,8 @@ import yaml
 from roost.operator.chart import ChartRenderer
 from roost.operator.host import Settings
 from roost.operator.reconcile import Reconciler
-from tests.helm.conftest import CHART, _load_helm
-
 from tests.conftest import need
+from tests.helm.conftest import CHART, _load_helm
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = FIXTURES / "spawn-examples"
@@ -99,13 +98,16 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found else None
 
-    def list(self, api_version: str, kind: str, namespace: str, selector: str = "") -> list[Manifest]:
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: str = ""
+    ) -> list[Manifest]:
         if kind in self.unserved:
             return []
         return [
             copy.deepcopy(obj)
             for (k, ns, _), obj in sorted(self.objects.items())
-            if k == kind and ns == namespace
+            if k == kind
+            and ns == namespace
             and _matches(obj["metadata"].get("labels") or {}, selector)
         ]
 
