@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from roost.node.policies import build, parse_text
 from roost.operator.chart import MANAGER
 from roost.operator.reconcile import Reconciler
+from roost.sdk.context import ActorId
 from tests.helm.test_chart import validate_crd
 
 from .conftest import FIXTURES, KEY, FakeKube, Manifest, credentials_secret, example
@@ -398,3 +400,23 @@ def test_the_system_reports_its_own_conditions_and_finds_its_hosts(
     system["spec"]["statestore"]["type"] = "MSSQL"
     found = conditions(reconciler.system(system).status)
     assert found["Accepted"]["reason"] == "UnsupportedStatestore"
+
+
+def test_spawns_acl_reaches_the_nodes_as_roost_policies_with_the_same_meaning(
+    reconciler: Reconciler, kube: FakeKube
+) -> None:
+    """Spawn's 'allow get and sum from spawn-system' (examples/k8s/security/acl)."""
+    kube.add(example("system-postgres-mesh.yaml"))
+    kube.add(credentials_secret("postgres-connection-secret", "default"))
+    host = kube.add(example("host-acl.yaml"))
+    reconciler.host(host)
+    text = kube.one("ConfigMap", "default", "spawn-springboot-acl-policies")["data"][
+        "policies.yaml"
+    ]
+    policies = build(parse_text(text, "policies.yaml"))
+    same = ActorId(system="spawn-system", name="caller")
+    other = ActorId(system="billing", name="caller")
+    assert policies.refusal("spawn-system", "counter", "get", same) is None
+    assert policies.refusal("spawn-system", "counter", "sum", same) is None
+    assert policies.refusal("spawn-system", "counter", "reset", same) is not None
+    assert policies.refusal("spawn-system", "counter", "get", other) is not None

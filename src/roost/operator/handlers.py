@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from .kube import ClusterKube
 from .reconcile import Reconciler
 
 GROUP, VERSION = "spawn-eigr.io", "v1"
+Log = logging.Logger | logging.LoggerAdapter[Any]
 
 
 def _now() -> str:
@@ -57,32 +59,33 @@ def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
     )
 
 
-def _reconcile_host(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+def _reconcile_host(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Log) -> None:
+    """Reconcile and write status; kopf's per-object logger also posts these as Events."""
     outcome = memo.reconciler.host(body)
     patch.status.update(outcome.status)
-    if outcome.applied or outcome.pruned:
-        kopf.info(
-            body,
-            reason="Reconciled",
-            message=f"applied {len(outcome.applied)}, removed {list(outcome.pruned)}",
-        )
-    if outcome.retry:
-        kopf.warn(body, reason="Waiting", message=outcome.status["conditions"][0]["message"])
+    accepted = outcome.status["conditions"][0]
+    if outcome.pruned:
+        logger.info("removed %s: no longer rendered", ", ".join(outcome.pruned))
+    if accepted["status"] != "True":
+        log = logger.warning if outcome.retry else logger.error
+        log("%s: %s", accepted["reason"], accepted["message"])
 
 
 @kopf.on.create(GROUP, VERSION, "actorhosts")
 @kopf.on.update(GROUP, VERSION, "actorhosts")
 @kopf.on.resume(GROUP, VERSION, "actorhosts")
-def host_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def host_changed(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Log, **_: Any
+) -> None:
     """A new or changed ActorHost (or the operator restarting): reconcile it now."""
-    _reconcile_host(body, patch, memo)
+    _reconcile_host(body, patch, memo, logger)
 
 
 @kopf.timer(GROUP, VERSION, "actorhosts", interval=_resync(), initial_delay=_resync())
-def host_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def host_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: Log, **_: Any) -> None:
     """Periodically: status (ready nodes, members), drift, and a Secret or system that was
     missing and has appeared."""
-    _reconcile_host(body, patch, memo)
+    _reconcile_host(body, patch, memo, logger)
 
 
 @kopf.on.create(GROUP, VERSION, "actorsystems")
