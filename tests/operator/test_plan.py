@@ -133,6 +133,17 @@ def test_sqlite_needs_no_credentials() -> None:
     assert statestore_url(read_system(system(type="Sqlite")), {}) == (SQLITE_URL, [])
 
 
+def test_nats_invocation_and_pool_queue_are_reported_and_erlang_mtls_becomes_tls() -> None:
+    view = read_system(example("system-features.yaml"))
+    assert view.problems == () and view.pool_size == 10
+    assert view.tls == {"enabled": True, "secretName": "spawn-mtls"}
+    text = " ".join(view.ignored)
+    for field in ("features.nats", "features.multiCluster", "pool.queue", "spec.cluster.kind"):
+        assert field in text, field
+    view = read_system(example("system-getting-started.yaml"))
+    assert any(i.startswith("spec.externalInvocation:") for i in view.ignored)
+
+
 def test_spawn_mesh_settings_are_reported_and_cluster_tls_is_used() -> None:
     view = read_system(example("system-tls-nats.yaml"))
     assert view.tls == {"enabled": True, "issuerRef": {"name": "spawn-ca", "kind": "Issuer"}}
@@ -200,8 +211,11 @@ def test_sqlite_takes_one_replica_only() -> None:
     assert plan(host, system(type="Sqlite")).values["replicaCount"] == 1
 
 
-def test_every_spawn_annotation_is_used_or_reported() -> None:
-    host = example("host-springboot-annotations.yaml")
+@pytest.mark.parametrize(
+    "name", ["host-springboot-annotations.yaml", "host-backpressure-annotations.yaml"]
+)
+def test_every_spawn_annotation_is_used_or_reported(name: str) -> None:
+    host = example(name)
     result = plan(host)
     reported = " ".join(result.ignored)
     used = {

@@ -163,10 +163,18 @@ EXAMPLE_SYSTEMS = {
         "host-acl.yaml",
         "host-dice-game.yaml",
         "host-full-schema.yaml",
+        "host-backpressure-annotations.yaml",
     ],
 )
 @pytest.mark.parametrize(
-    "system_file", ["system-postgres-mesh.yaml", "system-mariadb.yaml", "system-tls-nats.yaml"]
+    "system_file",
+    [
+        "system-postgres-mesh.yaml",
+        "system-mariadb.yaml",
+        "system-tls-nats.yaml",
+        "system-features.yaml",
+        "system-getting-started.yaml",
+    ],
 )
 def test_spawn_examples_reconcile_into_valid_kubernetes_1_30_objects(
     reconciler: Reconciler,

@@ -100,6 +100,10 @@ def annotation_port(
 
 
 # Spawn's annotations Roost has no use for, each with why.
+_BOUNDED = "every actor's mailbox is bounded and an overloaded node sheds with 429 (README)"
+_NO_CRDT = "actor placement is a hash ring over Serf members, with no CRDT registry"
+_POOL = "the node manages its own HTTP connections to the host"
+_HANDOFF = "state is handed off on the ring's change, flushed to the statestore (DESIGN)"
 _IGNORED_ANNOTATIONS = {
     "spawn-eigr.io/app-host": "the node calls the host back at the address it registered from",
     "spawn-eigr.io/cluster-poling-interval": "Serf gossip finds members, no polling",
@@ -110,6 +114,19 @@ _IGNORED_ANNOTATIONS = {
     "spawn-eigr.io/sidecar-metrics-log-console": "the node has no console metrics reporter",
     "spawn-eigr.io/sidecar-pubsub-adapter": "Roost has no pub/sub adapter",
     "spawn-eigr.io/sidecar-pubsub-nats-hosts": "Roost has no pub/sub adapter",
+    "spawn-eigr.io/sidecar-address": "the node listens on every address of the pod",
+    "spawn-eigr.io/actors-global-backpressure-enabled": _BOUNDED,
+    "spawn-eigr.io/actors-global-backpressure-max-demand": _BOUNDED,
+    "spawn-eigr.io/actors-global-backpressure-min-demand": _BOUNDED,
+    "spawn-eigr.io/sidecar-crdt-sync-interval": _NO_CRDT,
+    "spawn-eigr.io/sidecar-crdt-ship-interval": _NO_CRDT,
+    "spawn-eigr.io/sidecar-crdt-ship-debounce": _NO_CRDT,
+    "spawn-eigr.io/sidecar-delayed-invokes": "Roost's scheduled invocations are always on",
+    "spawn-eigr.io/sidecar-http-pool-count": _POOL,
+    "spawn-eigr.io/sidecar-http-pool-size": _POOL,
+    "spawn-eigr.io/sidecar-http-pool-max-idle-timeout": _POOL,
+    "spawn-eigr.io/sidecar-state-handoff-sync-interval": _HANDOFF,
+    "spawn-eigr.io/supervisors-state-handoff-controller": _HANDOFF,
 }
 _USED_ANNOTATIONS = {
     SYSTEM_ANNOTATION,

@@ -84,14 +84,23 @@ def _cluster(spec: Mapping[str, Any], ignored: list[str]) -> dict[str, Any]:
                 f"spec.{key}.systemToSystem: Roost reaches other systems' clusters through "
                 "their HTTP API (remote systems), not NATS"
             )
-        if ((cluster.get("features") or {}).get("nats") or {}).get("enabled"):
-            ignored.append(f"spec.{key}.features.nats: Roost has no NATS transport")
-        spawn_tls = cluster.get("tls") or {}
-        if spawn_tls.get("secretName"):
-            tls = {"enabled": True, "secretName": spawn_tls["secretName"]}
-        manager = spawn_tls.get("certManager") or {}
-        if manager.get("enabled") and manager.get("issuerName"):
-            tls = {"enabled": True, "issuerRef": {"name": manager["issuerName"], "kind": "Issuer"}}
+        features = cluster.get("features") or {}
+        for feature in ("nats", "multiCluster"):
+            if (features.get(feature) or {}).get("enabled"):
+                ignored.append(
+                    f"spec.{key}.features.{feature}: Roost has no NATS transport; other "
+                    "clusters are reached through their HTTP API (remote systems)"
+                )
+        # Spawn's node TLS, and its Erlang mutual TLS: Roost's TLS is mutual with a CA.
+        for spawn_tls in (features.get("erlangMtls") or {}, cluster.get("tls") or {}):
+            if spawn_tls.get("enabled", True) is False:
+                continue
+            if spawn_tls.get("secretName"):
+                tls = {"enabled": True, "secretName": spawn_tls["secretName"]}
+            manager = spawn_tls.get("certManager") or {}
+            if manager.get("enabled") and manager.get("issuerName"):
+                issuer = {"name": manager["issuerName"], "kind": "Issuer"}
+                tls = {"enabled": True, "issuerRef": issuer}
     return tls
 
 
@@ -126,6 +135,13 @@ def read_system(system: Manifest) -> SystemView:
                 "with host, port, database, username, password and encryptionKey",
             )
         )
+    if _truthy((spec.get("externalInvocation") or {}).get("enabled", False)):
+        ignored.append(
+            "spec.externalInvocation: Roost has no NATS invocation transport; actors of other "
+            "clusters are called through their HTTP API (remote systems)"
+        )
+    if "queue" in (statestore.get("pool") or {}):
+        ignored.append("spec.statestore.pool.queue: Roost's pools have no queue target")
     ssl = _truthy(statestore.get("ssl", False))
     ssl_verify = _truthy(statestore.get("ssl_verify", False))
     if (ssl or ssl_verify) and scheme != "postgresql":
