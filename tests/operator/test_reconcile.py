@@ -428,3 +428,27 @@ def test_spawns_acl_reaches_the_nodes_as_roost_policies_with_the_same_meaning(
     assert policies.refusal("spawn-system", "counter", "sum", same) is None
     assert policies.refusal("spawn-system", "counter", "reset", same) is not None
     assert policies.refusal("spawn-system", "counter", "get", other) is not None
+
+
+def test_a_service_monitor_comes_and_goes_with_its_setting(
+    reconciler: Reconciler, kube: FakeKube, seed: Manifest, kube_validate: ModuleType
+) -> None:
+    seed["spec"]["roost"] = {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}
+    reconciler.host(seed)
+    monitor = kube.one("ServiceMonitor", "default", "elixir-example")
+    assert validate_crd(monitor) and monitor["metadata"]["labels"]["release"] == "prom"
+    seed["spec"]["roost"]["serviceMonitor"]["enabled"] = False
+    assert reconciler.host(seed).pruned == ("ServiceMonitor/elixir-example",)
+
+
+def test_a_kind_the_cluster_does_not_serve_is_a_condition_not_a_crash(
+    reconciler: Reconciler, kube: FakeKube, seed: Manifest
+) -> None:
+    """A ServiceMonitor asked for without the Prometheus Operator's CRDs installed."""
+    kube.unserved.add("ServiceMonitor")
+    seed["spec"]["roost"] = {"serviceMonitor": {"enabled": True}}
+    outcome = reconciler.host(seed)
+    accepted = conditions(outcome.status)["Accepted"]
+    assert accepted["reason"] == "ApplyFailed" and outcome.retry
+    assert "ServiceMonitor/elixir-example was not applied" in accepted["message"]
+    assert "StatefulSet/elixir-example" in outcome.applied  # the cluster itself still runs

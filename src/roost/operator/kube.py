@@ -72,7 +72,7 @@ class ClusterKube:
         if resource is None:
             return []
         found = resource.get(namespace=namespace, label_selector=selector or None)
-        return [dict(item.to_dict()) for item in found.items]
+        return [dict(item) for item in found.to_dict().get("items") or []]
 
     def apply(self, manifest: Mapping[str, Any]) -> Manifest:
         resource = self._resource(manifest["apiVersion"], manifest["kind"])

@@ -85,10 +85,16 @@ class Reconciler:
         except _Refused as refusal:
             accepted = cond.refused(refusal.problems)
             return Outcome(self._host_status(host, accepted, refusal.ignored), retry=refusal.retry)
-        applied = []
+        applied: list[str] = []
         for manifest in desired:
-            self.kube.apply(manifest)
-            applied.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+            what = f"{manifest['kind']}/{manifest['metadata']['name']}"
+            try:
+                self.kube.apply(manifest)
+            except Exception as exc:  # the API's answer (a missing CRD, a webhook) is the reason
+                problem = Problem("ApplyFailed", f"{what} was not applied: {exc}")
+                status = self._host_status(host, cond.refused([problem]), plan.ignored)
+                return Outcome(status, tuple(applied), retry=True)
+            applied.append(what)
         pruned = self._prune(host, desired)
         message = f"rendered {len(desired)} objects from the chart"
         if plan.notes:
