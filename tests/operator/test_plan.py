@@ -169,7 +169,7 @@ def test_the_seed_host_maps_to_an_autoscaled_cluster_with_a_spawn_host_beside_ea
     # port 8800 is the host's: the node moves its HTTP port, and renames nothing else
     assert host["ports"] == [{"name": "host-http", "containerPort": 8800}]
     assert values["http"] == {"port": 8801}
-    assert values["spawnProtocol"] == {"port": 9001, "actorHostPort": 8090}
+    assert values["spawnProtocol"] == {"port": 9001, "actorHostPort": 8090, "loopbackOnly": True}
     assert values["secrets"] == {
         "statestoreUrl": SECRETS.statestore_url,
         "statestoreKey": KEY,
@@ -244,7 +244,7 @@ def test_annotation_ports_move_the_protocol_and_the_callback_port() -> None:
         {"spawn-eigr.io/sidecar-http-port": "9101", "spawn-eigr.io/app-port": "8091"}
     )
     values = plan(host).values
-    assert values["spawnProtocol"] == {"port": 9101, "actorHostPort": 8091}
+    assert values["spawnProtocol"] == {"port": 9101, "actorHostPort": 8091, "loopbackOnly": True}
     host["metadata"]["annotations"]["spawn-eigr.io/app-port"] = "http"
     assert [p.reason for p in problems(host)] == ["InvalidAnnotation"]
 
@@ -328,6 +328,7 @@ def test_a_roost_image_with_python_actors_runs_as_the_node() -> None:
         "digest": "sha256:" + "a" * 64,
     }
     assert values["http"] == {"port": 8800}
+    assert values["spawnProtocol"]["loopbackOnly"] is False  # other hosts may register
 
 
 @pytest.mark.parametrize(

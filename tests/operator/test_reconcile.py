@@ -119,6 +119,9 @@ def test_seed_pod_runs_the_host_beside_a_roost_node(
     assert not node_ports & {p["containerPort"] for p in host["ports"]}
     config = kube.one("ConfigMap", "default", "elixir-example")["data"]
     assert config["ROOST_HTTP_ADDR"] == "0.0.0.0:8801" and config["ROOST_ACTORS"] == ""
+    # the Spawn protocol takes no token: only the host in the pod reaches it
+    assert config["ROOST_PROXY_HTTP_ADDR"] == "127.0.0.1:9001"
+    assert "spawn" not in {p["name"] for p in node["ports"]}
     assert config["ROOST_SEEDS"] == "dns:elixir-example-headless.default.svc.cluster.local:7946"
     service = kube.one("Service", "default", "elixir-example")["spec"]
     assert {"name": "http", "port": 8800, "targetPort": "http", "protocol": "TCP"} in service[

@@ -249,7 +249,13 @@ def plan_host(
         ignored.append("spec.roost.persistence: only a Sqlite statestore keeps files in the pod")
     values.update(_settings(roost, annotations, settings, view, secrets, tls))
     values["http"] = {"port": http}
-    values["spawnProtocol"] = {"port": spawn_port, "actorHostPort": app_port}
+    # A Spawn SDK host beside the node registers on loopback: the port (which takes no token)
+    # stays off the pod network.
+    values["spawnProtocol"] = {
+        "port": spawn_port,
+        "actorHostPort": app_port,
+        "loopbackOnly": bool(values["actorHost"]["enabled"]),
+    }
     values["policies"] = acl_policies(spec, roost)
     values.update(_placement(spec))
     values["podLabels"] = {"spawn-eigr.io/actor-system": view.name}
