@@ -18,7 +18,8 @@ from roost.operator.reconcile import Reconciler
 from roost.sdk.context import ActorId
 from tests.helm.test_chart import validate_crd
 
-from .conftest import FIXTURES, KEY, FakeKube, Manifest, credentials_secret, example
+from .conftest import FIXTURES, KEY, FakeKube, Manifest, crd, credentials_secret, example
+from .schema import errors
 
 KUBE_VERSION = "1.30.0"
 SEED_URL = "mysql://admin:admin@mysql:3306/eigr-functions-db?pool_size=10"
@@ -455,3 +456,58 @@ def test_a_kind_the_cluster_does_not_serve_is_a_condition_not_a_crash(
     assert accepted["reason"] == "ApplyFailed" and outcome.retry
     assert "ServiceMonitor/elixir-example was not applied" in accepted["message"]
     assert "StatefulSet/elixir-example" in outcome.applied  # the cluster itself still runs
+
+
+def test_every_roost_setting_at_once_renders_valid_objects(
+    reconciler: Reconciler, kube: FakeKube, kube_validate: ModuleType
+) -> None:
+    """spec.roost with every field the CRD has, on a Sqlite system (persistence applies)."""
+    system = kube.add(
+        {
+            "apiVersion": "spawn-eigr.io/v1",
+            "kind": "ActorSystem",
+            "metadata": {"name": "local", "namespace": "default"},
+            "spec": {"statestore": {"type": "Sqlite"}, "roost": {"leaseSeconds": 12}},
+        }
+    )
+    roost = {
+        "image": "reg/roost:2.0",
+        "drainTimeoutSeconds": 40,
+        "preStopSleepSeconds": 3,
+        "logLevel": "debug",
+        "logFormat": "text",
+        "tls": {"issuerRef": {"name": "ca", "kind": "ClusterIssuer"}, "caKey": "ca.crt"},
+        "policies": [{"name": "p", "type": "allow", "systems": ["local"], "from": ["*"]}],
+        "tracing": {"endpoint": "http://otel:4317"},
+        "serviceMonitor": {"enabled": True, "interval": "15s", "scrapeTimeout": "5s"},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "persistence": {"enabled": True, "size": "2Gi", "storageClass": "fast"},
+        "nodeResources": {"requests": {"cpu": "200m"}},
+        "service": {"type": "LoadBalancer", "port": 80},
+    }
+    host = {
+        "apiVersion": "spawn-eigr.io/v1",
+        "kind": "ActorHost",
+        "metadata": {
+            "name": "everything",
+            "namespace": "default",
+            "annotations": {"spawn-eigr.io/actor-system": system["metadata"]["name"]},
+        },
+        "spec": {"host": {"image": "org/host:1", "sdk": "nodejs"}, "roost": roost},
+    }
+    assert errors(crd("ActorHost"), host) == []
+    host = kube.add(host)
+    outcome = reconciler.host(host)
+    assert conditions(outcome.status)["Accepted"]["status"] == "True", outcome.status
+    objects = kube.owned_by(host)
+    for obj in objects:
+        if not validate_crd(obj):
+            kube_validate.validate(obj, KUBE_VERSION, strict=True)
+    kinds = {o["kind"] for o in objects}
+    assert {"Certificate", "ServiceMonitor", "PodDisruptionBudget"} <= kinds
+    sts = kube.one("StatefulSet", "default", "everything")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
+    assert sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 3 + 40 + 15
+    config = kube.one("ConfigMap", "default", "everything")["data"]
+    assert config["ROOST_LEASE_SECONDS"] == "12" and config["ROOST_LOG_LEVEL"] == "debug"
+    assert kube.one("Service", "default", "everything")["spec"]["type"] == "LoadBalancer"
