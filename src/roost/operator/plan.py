@@ -121,8 +121,8 @@ def _host_ports(
         http += 1
     if http != NODE_HTTP:
         notes.append(
-            f"the host uses port {NODE_HTTP}, so the node serves HTTP on {http}; the client "
-            f"Service still answers on {NODE_HTTP}"
+            f"the host uses port {NODE_HTTP} (spec.host.ports or spawn-eigr.io/app-port), so the "
+            f"node serves HTTP on {http}; the client Service still answers on {NODE_HTTP}"
         )
     return ports, http, notes
 
