@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -180,14 +181,33 @@ def reconciler(kube: FakeKube, renderer: ChartRenderer) -> Reconciler:
     )
 
 
+def secret_from_kubectl(script: str, generated_key: str) -> Manifest:
+    """The Secret that the seed's `kubectl create secret generic` command creates, as the API
+    returns it; `$(openssl rand -base64 32)` is replaced by a fixed key."""
+    command = " ".join(line for line in script.splitlines() if not line.startswith("#"))
+    command = command.replace("\\", " ").replace("$(openssl rand -base64 32)", generated_key)
+    words = shlex.split(command)
+    data = {}
+    for word in words:
+        if word.startswith("--from-literal="):
+            key, _, value = word.removeprefix("--from-literal=").partition("=")
+            data[key] = value
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": words[words.index("generic") + 1],
+            "namespace": words[words.index("-n") + 1],
+        },
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
 @pytest.fixture
 def seed(kube: FakeKube) -> Iterator[Manifest]:
-    """The seed's three resources in the fake API: the ActorSystem, its credentials Secret (in
-    eigr-functions, where Spawn's guide creates it) and the ActorHost, which is yielded."""
+    """The seed's three resources in the fake API: the ActorSystem, its credentials Secret (made
+    by the guide's kubectl command, in eigr-functions) and the ActorHost, which is yielded."""
     kube.add(fixture("spawn-system.yaml"))
-    secret = fixture("mysql-connection-secret.yaml")
-    secret["data"] = {
-        k: base64.b64encode(str(v).encode()).decode() for k, v in secret.pop("stringData").items()
-    }
-    kube.add(secret)
+    kube.add(secret_from_kubectl((FIXTURES / "credentials-secret.sh").read_text(), KEY))
     yield kube.add(fixture("elixir-example.yaml"))

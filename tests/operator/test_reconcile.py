@@ -113,6 +113,10 @@ def test_seed_pod_runs_the_host_beside_a_roost_node(
     env = {e["name"]: e.get("value") for e in host["env"]}
     assert env["PROXY_HTTP_HOST"] == "127.0.0.1" and env["PROXY_HTTP_PORT"] == "9001"
     assert env["USER_FUNCTION_PORT"] == "8090"
+    # the node: probes on its HTTP port, a preStop pause, then its drain on SIGTERM
+    assert node["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert node["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert node["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     # the host keeps serving while the node drains; SIGKILL only after both
     assert host["lifecycle"]["preStop"]["sleep"]["seconds"] == 30
     assert spec["terminationGracePeriodSeconds"] == 45
