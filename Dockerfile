@@ -1,5 +1,6 @@
-# Roost node image.
+# Roost node image (the default target), and the operator image (`--target operator`).
 #   docker build -t roost:0.1.0 .
+#   docker build --target operator -t roost-operator:0.1.0 .
 #   docker run --rm -p 8800:8800 -e ROOST_STATESTORE_KEY="$(roost keygen)" \
 #       -e ROOST_ACTORS=examples.counters:Incrementor roost:0.1.0
 # Every `roost node` flag is also an environment variable (README, "Configuration").
@@ -12,7 +13,31 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY examples ./examples
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# With the `operator` extra: the operator stage installs from these wheels too.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[operator]"
+
+# --- operator: docker build --target operator ---------------------------------------------
+# roost-operator (kopf) reconciles Spawn's ActorHost resources into what the Helm chart renders,
+# rendering the chart copied here with embedded Helm (helm-python-sdk). It runs no node: no serf.
+FROM python:3.11-slim-bookworm AS operator
+RUN groupadd --system --gid 10001 roost \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin roost
+# Every wheel the builder made: roost and the closure of roost[operator] (kopf, the Kubernetes
+# client, embedded Helm), nothing fetched at install time.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
+# The chart is the single source of the manifests: the operator renders this copy.
+COPY helm/roost /opt/roost/chart
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    ROOST_CHART_DIR=/opt/roost/chart \
+    HOME=/tmp
+USER 10001:10001
+# kopf's liveness endpoint (/healthz), probed by the chart's operator Deployment.
+EXPOSE 8080
+ENTRYPOINT ["roost-operator"]
+CMD ["--all-namespaces"]
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

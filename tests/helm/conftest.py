@@ -101,7 +101,8 @@ class Rendered:
 
     @property
     def config(self) -> dict[str, str]:
-        return dict(self.one("ConfigMap")["data"])
+        # the node's settings: the ConfigMap named like the StatefulSet (not the policies one)
+        return dict(self.one("ConfigMap", self.statefulset["metadata"]["name"])["data"])
 
     def __iter__(self) -> Iterator[Manifest]:
         return iter(self.manifests)

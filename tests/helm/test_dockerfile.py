@@ -107,3 +107,38 @@ def test_build_context_holds_what_the_builder_copies_and_nothing_else() -> None:
             copied.update(shlex.split(args)[:-1])
     assert copied == allowed
     assert all((ROOT / path).exists() for path in copied)
+
+
+def stage(name: str) -> list[tuple[str, str]]:
+    """The instructions of the stage named `name` (FROM ... AS name up to the next FROM)."""
+    steps = instructions()
+    start = next(
+        i for i, (w, a) in enumerate(steps) if w == "FROM" and a.lower().endswith(f" as {name}")
+    )
+    end = next((i for i in range(start + 1, len(steps)) if steps[i][0] == "FROM"), len(steps))
+    return steps[start:end]
+
+
+def test_the_node_stays_the_default_target() -> None:
+    """`docker build .` builds the node: the last stage; the operator is `--target operator`."""
+    assert json.loads(dict(runtime_stage())["ENTRYPOINT"]) == ["roost", "node"]
+    assert runtime_stage()[0] != stage("operator")[0]
+
+
+def test_operator_image_runs_the_operator_on_the_chart_it_ships() -> None:
+    steps = stage("operator")
+    flat = dict(steps)
+    assert json.loads(flat["ENTRYPOINT"]) == ["roost-operator"]
+    assert json.loads(flat["CMD"]) == ["--all-namespaces"]
+    assert flat["FROM"].startswith("python:3.11-slim-bookworm")
+    (copy,) = [a for w, a in steps if w == "COPY"]
+    source, target = shlex.split(copy)
+    assert source == "helm/roost" and (ROOT / source / "Chart.yaml").exists()
+    assert f"ROOST_CHART_DIR={target}" in flat["ENV"]
+    # the builder makes the wheels of roost[operator]; this stage installs all of them
+    assert any('".[operator]"' in a for w, a in instructions() if w == "RUN")
+    assert "/wheels/*.whl" in " ".join(a for w, a in steps if w == "RUN")
+    uid, _, gid = flat["USER"].partition(":")
+    pod = yaml.safe_load((CHART / "values.yaml").read_text())["podSecurityContext"]
+    assert (int(uid), int(gid)) == (pod["runAsUser"], pod["runAsGroup"])
+    assert "EXPOSE" in flat and flat["EXPOSE"] == "8080"

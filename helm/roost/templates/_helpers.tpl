@@ -69,8 +69,13 @@ app.kubernetes.io/part-of: roost
 {{- default (include "roost.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
 
+{{/* The node image: repository@digest when a digest is set, else repository:tag. */}}
 {{- define "roost.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{- define "roost.sqlite" -}}
@@ -121,6 +126,19 @@ includes this, so `helm template` and `helm install` fail the same way. */}}
 {{- end }}
 {{- if has $name (list "ROOST_STATESTORE_URL" "ROOST_STATESTORE_KEY" "ROOST_STATESTORE_OLD_KEYS" "ROOST_CLUSTER_SECRET" "ROOST_CLUSTER_OLD_SECRETS" "ROOST_API_TOKENS") }}
 {{- fail (printf "config.%s is a secret: the ConfigMap is readable by anyone who can read the namespace's config; set it under secrets (or in secrets.existingSecret)" $name) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.policies (hasKey .Values.config "ROOST_POLICIES_DIR") }}
+{{- fail "config.ROOST_POLICIES_DIR: with policies set the chart mounts them and sets it; remove it from config" }}
+{{- end }}
+{{- if and .Values.actorHost.enabled (not .Values.actorHost.image) }}
+{{- fail "actorHost.enabled needs actorHost.image (the image of the Spawn SDK actor host)" }}
+{{- end }}
+{{- if .Values.actorHost.enabled }}
+{{- range .Values.actorHost.ports }}
+{{- if has (int .containerPort) (list (int $.Values.http.port) (int $.Values.gossip.port) (int $.Values.spawnProtocol.port)) }}
+{{- fail (printf "actorHost.ports: port %v is the node's own (http.port, gossip.port or spawnProtocol.port); the containers of a pod share one network, so give the host another port or move the node's" .containerPort) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
@@ -188,4 +206,54 @@ variable first, then the lists the node reads, which Kubernetes expands with $(V
 - name: ROOST_REMOTE_TOKENS
   value: {{ join "," $tokens | quote }}
 {{- end }}
+{{- end }}
+
+{{/* A Spawn actor host (an image written with a Spawn SDK) beside the node, in the same pod: it
+registers with the node's Spawn protocol port on loopback, as it would with Spawn's sidecar, and
+serves its actions on spawnProtocol.actorHostPort, where the node calls it back. */}}
+{{- define "roost.actorHostContainer" -}}
+{{- $h := .Values.actorHost }}
+- name: {{ $h.name }}
+  image: {{ $h.image | quote }}
+  imagePullPolicy: {{ $h.imagePullPolicy }}
+  env:
+    # Where Spawn SDKs find their proxy, and the port they serve on.
+    - name: PROXY_HTTP_HOST
+      value: "127.0.0.1"
+    - name: PROXY_HTTP_PORT
+      value: {{ .Values.spawnProtocol.port | quote }}
+    - name: SPAWN_PROXY_INTERFACE
+      value: "127.0.0.1"
+    - name: SPAWN_PROXY_PORT
+      value: {{ .Values.spawnProtocol.port | quote }}
+    - name: USER_FUNCTION_PORT
+      value: {{ .Values.spawnProtocol.actorHostPort | quote }}
+    - name: PROXY_ACTOR_SYSTEM_NAME
+      value: {{ .Values.system | quote }}
+    {{- with $h.env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $h.ports }}
+  ports:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $stopping := add (int .Values.preStopSleepSeconds) (ceil .Values.drainTimeout | int) }}
+  {{- if gt $stopping 0 }}
+  # The node calls the host while it drains: the host stops only after the node's preStop
+  # sleep and drain (the grace period outlasts both). A sleep action needs no shell in the image.
+  lifecycle:
+    preStop:
+      sleep:
+        seconds: {{ $stopping }}
+  {{- end }}
+  {{- with $h.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $h.securityContext | nindent 4 }}
+  {{- with $h.volumeMounts }}
+  volumeMounts:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
