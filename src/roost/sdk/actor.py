@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from google.protobuf.message import Message
 
-from roost.sdk.actions import action, mark_of
+from roost.sdk.actions import ActionDef, action, mark_of
 from roost.sdk.shapes import Shape, is_typed_class
 from roost.sdk.state import StateCodec, TypedCodec, codec_for, coerce_payload, coerce_typed
 from roost.sdk.value import Value
@@ -302,6 +302,16 @@ def _spec(name: str, fn: ActionFn, params: list[inspect.Parameter]) -> ActionSpe
         name, fn, takes, proto, shape, Shape(reply) if is_typed_class(reply) else None,
         returns_reply, check,
     )  # fmt: skip
+
+
+def spec_of(action_def: ActionDef[Any, Any, Any]) -> ActionSpec:
+    """The spec of an action read from its descriptor (for typed references), made once."""
+    spec = action_def.__dict__.get("_roost_spec")
+    if not isinstance(spec, ActionSpec):
+        params = list(inspect.signature(action_def.fn).parameters.values())[1:]
+        spec = _spec(action_def.action_name, action_def.fn, params)
+        action_def.__dict__["_roost_spec"] = spec
+    return spec
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:

@@ -7,7 +7,12 @@ only sees the `StateCodec` protocol, so other encodings plug in without touching
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import enum
 import json
+import math
+import uuid
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -35,16 +40,23 @@ class StateCodec(Protocol):
 
 
 def _proto_default(value: Any) -> Any:
+    """What orjson (and the stdlib fallback) cannot write itself, as JSON values."""
     if isinstance(value, Message):  # a protobuf message travels as its JSON form
         return json_format.MessageToDict(value, preserving_proto_field_name=True)
-    if is_pydantic_model(type(value)):  # dataclasses orjson writes itself
+    if is_pydantic_model(type(value)):
         from roost.sdk.pydantic_shape import dump_model
 
         return dump_model(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # (the stdlib path)
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, set | frozenset):
         return sorted(value, key=repr)
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | uuid.UUID):
         return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -54,19 +66,34 @@ def to_jsonable(value: Any) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    """JSON bytes for any JSON value (protobuf messages as their JSON form); refuses NaN and
-    infinities (orjson would write them as null, silently changing the value) and falls back to
-    the standard library for what orjson cannot represent (integers beyond 64 bits, non-string
-    keys)."""
+    """JSON bytes for any JSON value (protobuf messages, dataclasses and pydantic models as their
+    JSON form); refuses NaN and infinities (orjson would write them as null, silently changing
+    the value) and falls back to the standard library for what orjson cannot represent (integers
+    beyond 64 bits, non-string keys)."""
     try:
         out = orjson.dumps(value, default=_proto_default)
     except (orjson.JSONEncodeError, TypeError):
         return json.dumps(
             value, allow_nan=False, separators=(",", ":"), default=_proto_default
         ).encode()
-    if b"null" in out:  # maybe a NaN/inf turned into null: let the strict encoder judge
-        json.dumps(value, allow_nan=False, default=_proto_default)
+    if b"null" in out and _nonfinite(value, 0):  # maybe a NaN/inf turned into null
+        raise ValueError("Out of range float values are not JSON compliant")
     return out
+
+
+def _nonfinite(value: Any, depth: int) -> bool:
+    """Whether a NaN or an infinity hides in `value` (what orjson writes as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if depth > 200:  # orjson refused deeper nesting already; nothing left to find
+        return False
+    if isinstance(value, dict):
+        return any(_nonfinite(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_nonfinite(v, depth + 1) for v in value)
+    if dataclasses.is_dataclass(value) or is_pydantic_model(type(value)):
+        return any(_nonfinite(v, depth + 1) for v in vars(value).values())
+    return False
 
 
 class JsonCodec:
