@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from roost.sdk.actions import ActionDef, action, mark_of
 from roost.sdk.shapes import Shape, is_typed_class
-from roost.sdk.state import StateCodec, TypedCodec, codec_for, coerce_payload, coerce_typed
+from roost.sdk.state import StateCodec, TypedCodec, codec_for, coerce_payload, typed_check
 from roost.sdk.value import Value
 from roost.sdk.workflow import Channel, Timer
 
@@ -290,7 +290,7 @@ def _spec(name: str, fn: ActionFn, params: list[inspect.Parameter]) -> ActionSpe
     shape = Shape(inner) if is_typed_class(inner) else None
     check: Callable[[Any], Any] | None = None
     if shape is not None:
-        check = functools.partial(coerce_typed, shape=shape, nullable=nullable)
+        check = typed_check(shape, nullable)
     elif proto is not None:
         check = functools.partial(_check_proto, message_type=proto)
     ret = hints.get("return")

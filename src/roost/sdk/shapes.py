@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# (value, path, strict) -> converted value; raises ShapeError
-Convert = Callable[[Any, str, bool], Any]
+# (value, depth, strict) -> converted value; raises ShapeError with the path below this value
+# (the path is built only on the way out of a failure, so a payload that fits costs no strings)
+Convert = Callable[[Any, int, bool], Any]
 
 MAX_DEPTH = 64  # nesting a payload may have inside typed fields; deeper is refused, not recursed
 
@@ -66,12 +67,16 @@ class Shape:
             from roost.sdk.pydantic_shape import load_model
 
             return load_model(self.cls, data, strict=strict)
-        if self._convert is None:  # compiled on first use: type hints may be forward references
-            self._convert = _compile(self.cls, {})
         try:
-            return self._convert(data, "", strict)
+            return self.converter()(data, 0, strict)
         except RecursionError:
             raise ShapeError("", "nested too deeply") from None
+
+    def converter(self) -> Convert:
+        """The compiled converter of a dataclass shape (for the hot path of payload checks)."""
+        if self._convert is None:  # compiled on first use: type hints may be forward references
+            self._convert = _compile(self.cls, {})
+        return self._convert
 
     def coerce(self, value: Any, *, strict: bool = True) -> Any:
         """`value` if it already is an instance, else what `load` makes of its JSON form."""
@@ -161,51 +166,67 @@ def _compile(tp: Any, seen: dict[Any, Convert]) -> Convert:
     return _any  # a typing construct we do not check (TypeVar, Callable...): taken as is
 
 
-def _any(v: Any, path: str, strict: bool) -> Any:
+def _below(prefix: str, exc: ShapeError) -> ShapeError:
+    return ShapeError(prefix + exc.path, exc.reason)
+
+
+def _too_deep() -> ShapeError:
+    return ShapeError("", "nested too deeply")
+
+
+def _any(v: Any, depth: int, strict: bool) -> Any:
     return v
 
 
-def _none(v: Any, path: str, strict: bool) -> Any:
+def _none(v: Any, depth: int, strict: bool) -> Any:
     if v is not None:
-        raise ShapeError(path, f"expected null, got {_tname(v)}")
+        raise ShapeError("", f"expected null, got {_tname(v)}")
     return None
 
 
 def _union(alts: list[Convert], tp: Any) -> Convert:
     names = " | ".join(_label(a) for a in typing.get_args(tp))
 
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         errors: list[ShapeError] = []
         for alt in alts:
             try:
-                return alt(v, path, strict)
+                return alt(v, depth, strict)
             except ShapeError as exc:
                 errors.append(exc)
-        deeper = [e for e in errors if e.path != path]
+        deeper = [e for e in errors if e.path]
         if len(deeper) == 1:  # only one alternative got past the top: its error is the useful one
             raise deeper[0]
-        raise ShapeError(path, f"expected {names}, got {_tname(v)}")
+        raise ShapeError("", f"expected {names}, got {_tname(v)}")
 
     return convert
 
 
 def _literal(values: tuple[Any, ...]) -> Convert:
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         for allowed in values:
             if v == allowed and type(v) is type(allowed):
                 return allowed
-        raise ShapeError(path, f"expected one of {list(values)!r}, got {v!r}"[:300])
+        raise ShapeError("", f"expected one of {list(values)!r}, got {v!r}"[:300])
 
     return convert
 
 
 def _seq(item: Convert, make: Callable[[Any], Any]) -> Convert:
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         if not isinstance(v, list | tuple | set | frozenset):
-            raise ShapeError(path, f"expected array, got {_tname(v)}")
-        if path.count("[") + path.count(".") > MAX_DEPTH:
-            raise ShapeError(path, "nested too deeply")
-        return make(item(x, f"{path}[{i}]", strict) for i, x in enumerate(v))
+            raise ShapeError("", f"expected array, got {_tname(v)}")
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if item is _any:
+            return make(v)
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(item(x, depth + 1, strict))
+            except ShapeError as exc:
+                raise _below(f"[{i}]", exc) from None
+        return make(out)
 
     return convert
 
@@ -213,31 +234,39 @@ def _seq(item: Convert, make: Callable[[Any], Any]) -> Convert:
 def _tuple(tp: Any, seen: dict[Any, Convert]) -> Convert:
     args = typing.get_args(tp)
     if not args or (len(args) == 2 and args[1] is Ellipsis):
-        each = _seq(_compile(args[0], seen) if args else _any, tuple)
-        return each
+        return _seq(_compile(args[0], seen) if args else _any, tuple)
     items = [_compile(a, seen) for a in args]
 
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         if not isinstance(v, list | tuple):
-            raise ShapeError(path, f"expected array, got {_tname(v)}")
+            raise ShapeError("", f"expected array, got {_tname(v)}")
         if len(v) != len(items):
-            raise ShapeError(path, f"expected {len(items)} items, got {len(v)}")
-        pairs = enumerate(zip(items, v, strict=True))
-        return tuple(c(x, f"{path}[{i}]", strict) for i, (c, x) in pairs)
+            raise ShapeError("", f"expected {len(items)} items, got {len(v)}")
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        out = []
+        for i, (c, x) in enumerate(zip(items, v, strict=True)):
+            try:
+                out.append(c(x, depth + 1, strict))
+            except ShapeError as exc:
+                raise _below(f"[{i}]", exc) from None
+        return tuple(out)
 
     return convert
 
 
 def _dict(key: Convert, value: Convert) -> Convert:
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         if not isinstance(v, dict):
-            raise ShapeError(path, f"expected object, got {_tname(v)}")
-        if path.count("[") + path.count(".") > MAX_DEPTH:
-            raise ShapeError(path, "nested too deeply")
+            raise ShapeError("", f"expected object, got {_tname(v)}")
+        if depth > MAX_DEPTH:
+            raise _too_deep()
         out = {}
         for k, x in v.items():
-            where = f"{path}.{k}" if isinstance(k, str) else f"{path}[{k!r}]"
-            out[key(k, where, strict)] = value(x, where, strict)
+            try:
+                out[key(k, depth + 1, strict)] = value(x, depth + 1, strict)
+            except ShapeError as exc:
+                raise _below(f".{k}" if isinstance(k, str) else f"[{k!r}]", exc) from None
         return out
 
     return convert
@@ -245,51 +274,48 @@ def _dict(key: Convert, value: Convert) -> Convert:
 
 def _scalar(tp: type) -> Convert | None:
     """Converters of the leaf types JSON can carry (directly, or as strings)."""
-    if tp is bool:
-        return _check(lambda v: type(v) is bool, "boolean")
-    if tp is int:
-        return _check(lambda v: type(v) is int, "integer")
+    if tp in _EXACT:
+        what = _JSON_NAMES[tp]
+
+        def exact(v: Any, depth: int, strict: bool) -> Any:
+            if type(v) is not tp and (tp is not str or not isinstance(v, str)):
+                raise ShapeError("", f"expected {what}, got {_tname(v)}")
+            return v
+
+        return exact
     if tp is float:
 
-        def to_float(v: Any, path: str, strict: bool) -> Any:
+        def to_float(v: Any, depth: int, strict: bool) -> Any:
             if type(v) is float or type(v) is int:
                 return float(v)
-            raise ShapeError(path, f"expected number, got {_tname(v)}")
+            raise ShapeError("", f"expected number, got {_tname(v)}")
 
         return to_float
-    if tp is str:
-        return _check(lambda v: type(v) is str, "string")
-    parsers: dict[type, Callable[[Any], Any]] = {
-        dt.datetime: dt.datetime.fromisoformat,
-        dt.date: dt.date.fromisoformat,
-        dt.time: dt.time.fromisoformat,
-        uuid.UUID: uuid.UUID,
-        Decimal: lambda v: Decimal(str(v)),
-    }
-    parse = parsers.get(tp)
+    parse = _PARSERS.get(tp)
     if parse is None:
         return None
 
-    def from_text(v: Any, path: str, strict: bool) -> Any:
+    def from_text(v: Any, depth: int, strict: bool) -> Any:
         if isinstance(v, tp):
             return v
         if not isinstance(v, str | int | float) or isinstance(v, bool):
-            raise ShapeError(path, f"expected {tp.__name__} (as a string), got {_tname(v)}")
+            raise ShapeError("", f"expected {tp.__name__} (as a string), got {_tname(v)}")
         try:
             return parse(v)
         except (ValueError, TypeError, InvalidOperation):
-            raise ShapeError(path, f"{str(v)[:60]!r} is not a valid {tp.__name__}") from None
+            raise ShapeError("", f"{str(v)[:60]!r} is not a valid {tp.__name__}") from None
 
     return from_text
 
 
-def _check(ok: Callable[[Any], bool], what: str) -> Convert:
-    def convert(v: Any, path: str, strict: bool) -> Any:
-        if not ok(v):
-            raise ShapeError(path, f"expected {what}, got {_tname(v)}")
-        return v
-
-    return convert
+_EXACT = (bool, int, str)  # JSON gives these as they are: checked by exact type (True is no int)
+_PARSERS: dict[type, Callable[[Any], Any]] = {
+    dt.datetime: dt.datetime.fromisoformat,
+    dt.date: dt.date.fromisoformat,
+    dt.time: dt.time.fromisoformat,
+    uuid.UUID: uuid.UUID,
+    Decimal: lambda v: Decimal(str(v)),
+}
 
 
 def _class(tp: type, seen: dict[Any, Convert]) -> Convert:
@@ -303,17 +329,14 @@ def _class(tp: type, seen: dict[Any, Convert]) -> Convert:
     if is_pydantic_model(tp):
         shape = Shape(tp)
 
-        def model(v: Any, path: str, strict: bool) -> Any:
-            try:
-                return shape.coerce(v, strict=strict)
-            except ShapeError as exc:
-                raise ShapeError(path + exc.path, exc.reason) from None
+        def model(v: Any, depth: int, strict: bool) -> Any:
+            return shape.coerce(v, strict=strict)
 
         return model
 
-    def instance(v: Any, path: str, strict: bool) -> Any:
+    def instance(v: Any, depth: int, strict: bool) -> Any:
         if not isinstance(v, tp):
-            raise ShapeError(path, f"expected {tp.__name__}, got {_tname(v)}")
+            raise ShapeError("", f"expected {tp.__name__}, got {_tname(v)}")
         return v
 
     return instance
@@ -322,13 +345,13 @@ def _class(tp: type, seen: dict[Any, Convert]) -> Convert:
 def _enum(tp: type[enum.Enum]) -> Convert:
     allowed = [m.value for m in tp]
 
-    def convert(v: Any, path: str, strict: bool) -> Any:
+    def convert(v: Any, depth: int, strict: bool) -> Any:
         if isinstance(v, tp):
             return v
         try:
             return tp(v)
         except (ValueError, TypeError):
-            raise ShapeError(path, f"expected one of {allowed!r}, got {v!r}"[:300]) from None
+            raise ShapeError("", f"expected one of {allowed!r}, got {v!r}"[:300]) from None
 
     return convert
 
@@ -336,26 +359,34 @@ def _enum(tp: type[enum.Enum]) -> Convert:
 def _dataclass(cls: type, seen: dict[Any, Convert]) -> Convert:
     if cls in seen:
         return seen[cls]
-    fields: list[tuple[str, Convert | None, bool]] = []  # (name, converter, required)
+    # (name, converter, exact type taken as is or None, required)
+    fields: list[tuple[str, Convert, type | None, bool]] = []
     names: frozenset[str] = frozenset()
 
-    def convert(v: Any, path: str, strict: bool) -> Any:
-        if isinstance(v, cls):
-            return v
-        if not isinstance(v, dict):
-            raise ShapeError(path, f"expected object ({cls.__name__}), got {_tname(v)}")
-        if path.count("[") + path.count(".") > MAX_DEPTH:
-            raise ShapeError(path, "nested too deeply")
-        if strict:
-            for k in v:
-                if k not in names:
-                    raise ShapeError(f"{path}.{k}", f"unexpected field (not in {cls.__name__})")
+    def convert(v: Any, depth: int, strict: bool) -> Any:
+        if type(v) is not dict:
+            if isinstance(v, cls):
+                return v
+            if not isinstance(v, dict):
+                raise ShapeError("", f"expected object ({cls.__name__}), got {_tname(v)}")
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if strict and not names.issuperset(v):
+            k = next(k for k in v if k not in names)
+            raise ShapeError(f".{k}", f"unexpected field (not in {cls.__name__})")
         kwargs = {}
-        for name, conv, required in fields:
+        for name, conv, exact, needed in fields:
             if name in v:
-                kwargs[name] = conv(v[name], f"{path}.{name}", strict) if conv else v[name]
-            elif required:
-                raise ShapeError(f"{path}.{name}", "field required")
+                x = v[name]
+                if type(x) is exact:  # the common case: no call, no checks beyond this
+                    kwargs[name] = x
+                    continue
+                try:
+                    kwargs[name] = conv(x, depth + 1, strict)
+                except ShapeError as exc:
+                    raise _below(f".{name}", exc) from None
+            elif needed:
+                raise ShapeError(f".{name}", "field required")
         return cls(**kwargs)
 
     seen[cls] = convert
@@ -363,6 +394,8 @@ def _dataclass(cls: type, seen: dict[Any, Convert]) -> Convert:
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        fields.append((f.name, _compile(hints.get(f.name, Any), seen), required(f)))
+        tp = hints.get(f.name, Any)
+        exact = tp if tp in _EXACT else None
+        fields.append((f.name, _compile(tp, seen), exact, required(f)))
     names = frozenset(f[0] for f in fields)
     return convert
