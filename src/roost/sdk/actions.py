@@ -93,7 +93,7 @@ class ActionDef(Generic[A, P, R]):
         self.fn = fn
         self.mark = mark
         self.attr = fn.__name__
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
@@ -110,6 +110,10 @@ class ActionDef(Generic[A, P, R]):
     @property
     def action_name(self) -> str:
         return self.mark.name or self.attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``Counter.add(instance, payload, ctx)``: the function itself, as before decoration."""
+        return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<action {self.action_name!r} of {self.fn.__qualname__}>"
