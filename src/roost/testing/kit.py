@@ -108,6 +108,11 @@ class TestSystem(ActorSystem):
             local.register(name, self)
         return self
 
+    async def __aexit__(self, *exc: object) -> None:
+        self.store.fail_writes(0)  # a fault left armed must not fail the final flush
+        await self.settle()
+        await super().__aexit__(*exc)
+
     async def advance(self, ms: float = 0) -> None:
         """Move the clock `ms` milliseconds on, doing at each moment what falls due then (timers,
         snapshots, idle deactivation, lease renewal, scheduled calls), and let it all finish."""
