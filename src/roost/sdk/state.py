@@ -152,6 +152,7 @@ class TypedCodec:
         self.shape = Shape(cls)
         self.cls = cls
         self.name = self.shape.name
+        self._pydantic = is_pydantic_model(cls)
         self.empty: bytes | None = None
         try:
             self.empty = self.encode(cls())
@@ -161,6 +162,12 @@ class TypedCodec:
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, self.cls):
             raise TypeError(f"state must be a {self.cls.__qualname__}, got {type(value).__name__}")
+        if self._pydantic:  # pydantic's own JSON serializer: 20x faster than model_dump + orjson
+            serializer: Any = value.__pydantic_serializer__
+            out = bytes(serializer.to_json(value))
+            if b"null" in out and _nonfinite(value, 0):
+                raise ValueError("Out of range float values are not JSON compliant")
+            return out
         return memoryview(encode_json(value)).tobytes()
 
     def decode(self, data: bytes) -> Any:
