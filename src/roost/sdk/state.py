@@ -150,7 +150,7 @@ class TypedCodec:
 
     def __init__(self, cls: type) -> None:
         self.shape = Shape(cls)
-        self.cls = cls
+        self.cls: Any = cls  # (Any: a pydantic instance is not narrowed to `object`)
         self.name = self.shape.name
         self._pydantic = is_pydantic_model(cls)
         self.empty: bytes | None = None
