@@ -206,7 +206,7 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
     if "typed" in suites:
         from bench import typed
 
-        parts.append(typed.render(suites["typed"]))
+        parts.append(typed.render(suites["typed"], core))
     if "cluster" in suites:
         parts.append(cluster_section(suites["cluster"], core or {}))
     if "cluster" in suites or "ring" in suites:
