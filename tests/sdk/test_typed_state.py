@@ -218,3 +218,47 @@ def test_state_type_must_be_something_we_can_store() -> None:
 
     with pytest.raises(ActorDefinitionError, match="a dataclass, a pydantic model"):
         ActorType.from_class(Bad)
+
+
+async def test_actions_still_run_directly_for_unit_tests() -> None:
+    from roost.sdk.context import ActorId
+
+    ctx = Context(Tally(total=1), ActorId("typed-counter", "s"))
+    value = await Counter().add(Add(value=2), ctx)  # the bound method itself
+    assert value.reply == Total(total=3)
+    again = await Counter.add(Counter(), Add(value=1), Context(Tally(), ActorId("c", "s")))
+    assert again.reply == Total(total=1)
+
+
+async def test_an_optional_payload_may_be_left_out() -> None:
+    async with roost.ActorSystem("s", actors=[Lister]) as system:
+        assert await system.invoke("lister", "list") == "all"
+        assert await system.invoke("lister", "list", {"prefix": "a"}) == "a"
+        with pytest.raises(BadRequest, match=r"payload\.prefix: expected string"):
+            await system.invoke("lister", "list", {"prefix": 1})
+
+
+@dataclass
+class Filter:
+    prefix: str
+
+
+class Lister(Actor):
+    name = "lister"
+
+    @action
+    async def list(self, f: Filter | None, ctx: Context) -> Value[str]:
+        return Value().response("all" if f is None else f.prefix)
+
+
+def test_an_annotation_that_does_not_resolve_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    class Local(Actor):
+        name = "local"
+
+        @action
+        async def go(self, p: Undefined, ctx: Context) -> Value[None]:  # type: ignore[name-defined]  # noqa: F821
+            return Value()
+
+    t = ActorType.from_class(Local)
+    assert t.actions["go"].check is None  # taken untyped, as before
+    assert "go" in caplog.text and "Undefined" in caplog.text

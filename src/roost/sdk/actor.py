@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 import types
 import typing
@@ -23,6 +24,8 @@ from roost.sdk.shapes import Shape, is_typed_class
 from roost.sdk.state import StateCodec, TypedCodec, codec_for, coerce_payload, typed_check
 from roost.sdk.value import Value
 from roost.sdk.workflow import Channel, Timer
+
+log = logging.getLogger("roost")
 
 __all__ = ["ActionSpec", "Actor", "ActorDefinitionError", "ActorType", "action", "valid_name"]
 
@@ -281,7 +284,9 @@ def _spec(name: str, fn: ActionFn, params: list[inspect.Parameter]) -> ActionSpe
     """The action's spec, with its payload and reply types read from its annotations."""
     try:
         hints = typing.get_type_hints(fn)
-    except Exception:  # an annotation that does not resolve is the author's business, not ours
+    except Exception as exc:  # taken untyped, as before typed payloads; but said, not silent
+        log.warning("action %s (%s): annotations do not resolve, so its payload is not "
+                    "checked: %s", name, fn.__qualname__, exc)  # fmt: skip
         hints = {}
     takes = len(params) == 2
     hint = hints.get(params[0].name) if takes else None
