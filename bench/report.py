@@ -203,6 +203,10 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
     parts = [header(meta, suites)]
     if core or ray:
         parts += [ray_section(core or {}, peer or {}, ray or {}), targets(core or {}, ray or {})]
+    if "typed" in suites:
+        from bench import typed
+
+        parts.append(typed.render(suites["typed"], core))
     if "cluster" in suites:
         parts.append(cluster_section(suites["cluster"], core or {}))
     if "cluster" in suites or "ring" in suites:

@@ -6,12 +6,18 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
+from importlib.metadata import entry_points
 
 import pytest
 
 from roost.statestore.crypto import generate_key
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# roost.testing's plugin (the `roost_system` fixture) loads through its pytest11 entry point once
+# Roost is installed; an editable install made before that entry point existed lacks it
+if not any(e.name == "roost" for e in entry_points(group="pytest11")):
+    pytest_plugins = ["roost.testing.plugin"]
 
 
 def need(condition: bool, reason: str) -> None:

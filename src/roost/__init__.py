@@ -1,7 +1,8 @@
 """Roost: a Python actor mesh.
 
 Write actors as plain classes (`Actor`, `@action`, `Context`, `Value`), run them in-process with
-`ActorSystem` or on a cluster of nodes (`roost node`), and call them with `invoke`.
+`ActorSystem` or on a cluster of nodes (`roost node`), and call them with `invoke` or through
+typed references (`ref`, `ActorSystem.ref`, `Context.ref`); `roost.testing` runs them in tests.
 """
 
 from roost.errors import (
@@ -15,7 +16,7 @@ from roost.errors import (
     Timeout,
     Unavailable,
 )
-from roost.node.api import invoke
+from roost.node.api import invoke, ref
 from roost.node.system import ActorSystem
 from roost.sdk import ActorId, Channel, Context, Timer, Value, action
 from roost.sdk.actor import Actor
@@ -41,4 +42,5 @@ __all__ = [
     "Value",
     "action",
     "invoke",
+    "ref",
 ]

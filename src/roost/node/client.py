@@ -16,6 +16,7 @@ import orjson
 
 from roost.errors import Overloaded, RoostError, Unavailable, error_from_code
 from roost.node.tls import remote_context
+from roost.sdk.state import encode_json
 
 
 class Client:
@@ -129,7 +130,7 @@ class Client:
         path = f"/v1/systems/{quote(system, safe='')}/actors/{quote(actor, safe='')}/actions/"
         path += quote(action, safe="") + (f"?{urlencode(q)}" if q else "")
         headers = {"X-Roost-Metadata": json.dumps(dict(metadata))} if metadata else None
-        body = b"" if payload is None else orjson.dumps(payload)
+        body = b"" if payload is None else encode_json(payload)  # dataclasses, pydantic too
         return await self._request("POST", path, body, headers)
 
     async def spawn(self, actor: str, parent: str, *, system: str = "spawn-system") -> Any:

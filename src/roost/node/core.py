@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import stat
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -178,7 +177,9 @@ class Core:
         t = self.runtime.resolve_static(system, actor, parent)
         if t is not None and not t.has_action(action):
             raise ActionNotFound(f"actor type {t.name!r} has no action {action!r}")
-        due = at_ms if at_ms is not None else int(time.time() * 1000) + (delay_ms or 0)
+        # the scheduler's wall clock, so that a test's virtual clock (roost.testing) governs both
+        now_ms = int(self.scheduler.wall() * 1000)
+        due = at_ms if at_ms is not None else now_ms + (delay_ms or 0)
         return await self.scheduler.schedule(
             system=system, actor=actor, action=action, payload=payload, parent=parent,
             metadata=metadata, caller=caller, due_ms=due,

@@ -280,7 +280,8 @@ class HttpApi:
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
         r.add_post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
         StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
-        r.add_get(openapi.OPENAPI_PATH, openapi.handler())  # public, like /healthz
+        # public, like /healthz; with the typed actions of the systems hosted here
+        r.add_get(openapi.OPENAPI_PATH, openapi.handler(lambda: self.node.systems))
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:

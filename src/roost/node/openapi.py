@@ -8,8 +8,8 @@ it; tests/node/test_openapi_fuzz.py runs schemathesis against a live node with i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -25,13 +25,17 @@ from roost.node.openapi_components import (
     obj,
 )
 
+if TYPE_CHECKING:
+    from roost.runtime.types import SystemTypes
+
 OPENAPI_PATH = "/openapi.json"
 __all__ = ["ERROR_CODES", "OPENAPI_PATH", "document", "handler"]
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document (a new dict each call)."""
-    return {
+def document(systems: Mapping[str, SystemTypes] | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document (a new dict each call); with `systems`, also an operation for
+    each of their typed actions, with its request and response schemas."""
+    doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "Roost node API",
@@ -53,14 +57,33 @@ def document() -> dict[str, Any]:
         "paths": _paths(),
         "components": components(),
     }
+    if systems:
+        from roost.node.openapi_typed import typed_paths
+
+        generic = doc["paths"]["/v1/systems/{system}/actors/{actor}/actions/{action}"]["post"]
+        paths, schemas = typed_paths(systems, _op, generic)
+        if paths:
+            doc["tags"].append({"name": "typed actions", "description": "typed actions' schemas"})
+            doc["paths"].update(paths)
+            doc["components"]["schemas"].update(schemas)
+    return doc
 
 
-def handler() -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The `GET /openapi.json` handler: the document serialised once, when the app is built."""
-    body = orjson.dumps(document())
+def handler(
+    systems: Callable[[], Mapping[str, SystemTypes]] | None = None,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The `GET /openapi.json` handler. The document is serialised once, and again only when
+    the hosted systems change (actor hosts registering), which `systems` returns."""
+    cache: dict[str, Any] = {}
 
     async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
+        current = dict(systems()) if systems is not None else {}
+        key = sorted((name, id(types)) for name, types in current.items())
+        if cache.get("key") != key:
+            # (`held` keeps the types alive, so that their ids cannot be reused meanwhile)
+            cache["key"], cache["held"] = key, current
+            cache["body"] = orjson.dumps(document(current))
+        return web.Response(body=cache["body"], content_type="application/json")
 
     return openapi
 

@@ -265,6 +265,26 @@ def _schemas() -> dict[str, Schema]:
                 "deactivate_timeout_ms": {"type": "integer"},
                 "snapshot_timeout_ms": {"type": "integer"},
                 "actions": string_list,
+                "state_schema": {
+                    "type": "object",
+                    "description": "a typed state's JSON schema (a $ref into `schemas`)",
+                },
+                "action_schemas": {
+                    "type": "object",
+                    "description": "typed actions: their request and response schemas",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "request": {"type": "object", "nullable": True},
+                            "response": {"type": "object", "nullable": True},
+                        },
+                    },
+                },
+                "schemas": {
+                    "type": "object",
+                    "description": "the classes the $refs above name, by name",
+                    "additionalProperties": {"type": "object"},
+                },
             },
             required=["name", "kind", "actions"],
         ),

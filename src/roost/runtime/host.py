@@ -43,7 +43,6 @@ from roost.runtime.types import SystemTypes
 from roost.runtime.writer import ReleaseCoalescer, WriteCoalescer
 from roost.sdk.actor import GET_STATE_ALIASES, ActionSpec, ActorType
 from roost.sdk.context import EMPTY_METADATA, ActorId, Context, Invoker
-from roost.sdk.state import coerce_payload
 from roost.sdk.value import UNSET, Value
 from roost.statestore.base import ActorKey, StateStore, WriteItem
 
@@ -132,7 +131,7 @@ class Runtime(Lifecycle, Composition):
                 pool = self.pools.get((system, actor))  # type: ignore[call-overload]
                 if pool is not None:
                     return await self._pooled(pool, action, payload, metadata, caller, t0)
-                act = await self._activation(system, actor, action, parent)
+                act = await self._activation(system, actor, action, parent, payload)
             type_name = act.type.name
             spec = act.type.actions.get(action)
             if spec is None and action not in GET_STATE_ALIASES:
@@ -183,10 +182,11 @@ class Runtime(Lifecycle, Composition):
             act.last_used = self.clock()
             if act.last_used >= act.valid_until:
                 raise Unavailable(f"{act.key}: the lease lapsed during the read; try again")
-            return (None if act.blob is None else act.type.codec.decode(act.blob)), None
+            codec = act.type.codec
+            return (codec.initial() if act.blob is None else codec.decode(act.blob)), None
         before = act.blob
-        if spec.payload_type is not None and payload is not None:
-            payload = coerce_payload(payload, spec.payload_type)
+        if spec.check is not None:  # a typed payload: checked before anything runs (400 if not)
+            payload = spec.check(payload)
         ctx = Context(act.state, act.actor_id, caller, metadata or EMPTY_METADATA, self.invoker)
         try:
             if spec.takes_payload:
@@ -293,6 +293,8 @@ class Runtime(Lifecycle, Composition):
         elif isinstance(result, Value):
             new_state = act.state if result.new_state is UNSET else result.new_state
             reply, checkpoint = result.reply, result.wants_checkpoint
+        elif spec.returns_reply:  # a typed action returning its reply: the state stays as is
+            new_state, reply, checkpoint = act.state, result, False
         else:
             raise ActionFailed(
                 f"{act.type.name}.{spec.name} returned {type(result).__name__}; "
@@ -308,13 +310,14 @@ class Runtime(Lifecycle, Composition):
                 f"as {act.type.codec.name}: {exc}"
             ) from exc
         act.state = new_state
-        if blob != act.blob:
-            act.blob = blob
+        if blob != act.blob and (act.blob is not None or blob != act.type.codec.empty):
+            act.blob = blob  # (a typed state still equal to its default is not written)
         return reply, checkpoint
 
     def _rollback(self, act: Activation, before: bytes | None) -> None:
         act.blob = before
-        act.state = None if before is None else act.type.codec.decode(before)
+        codec = act.type.codec
+        act.state = codec.initial() if before is None else codec.decode(before)
 
     # --- activation ---------------------------------------------------------------------------
 
@@ -354,7 +357,7 @@ class Runtime(Lifecycle, Composition):
         return True
 
     async def _activation(
-        self, system: str, actor: str, action: str, parent: str | None
+        self, system: str, actor: str, action: str, parent: str | None, payload: Any = None
     ) -> Activation:
         key = ActorKey(system, actor)
         pending = self._activating.get(key)
@@ -365,6 +368,9 @@ class Runtime(Lifecycle, Composition):
         atype = await self.resolve(system, actor, parent)
         if not atype.has_action(action):
             raise ActionNotFound(f"actor type {atype.name!r} has no action {action!r}")
+        spec = atype.actions.get(action)
+        if spec is not None and spec.check is not None:
+            spec.check(payload)  # a bad payload is refused before the actor is even activated
         pending = self._activating.get(key)  # another caller may have started during resolve
         if pending is not None:
             return await asyncio.shield(pending)
@@ -424,10 +430,12 @@ class Runtime(Lifecycle, Composition):
                 f"actor {key.actor!r} is an instance of {row.parent!r}, not {parent!r}"
             )
         try:
-            state = None if row.data is None else atype.codec.decode(row.data)
-        except ValueError as exc:
+            state = atype.codec.initial() if row.data is None else atype.codec.decode(row.data)
+        except ValueError as exc:  # never a silent reset: the actor stays unavailable, named
             await self.store.release(self.node_id, [key])
-            raise Internal(f"stored state of {key} is not valid {atype.codec.name}: {exc}") from exc
+            raise Internal(
+                f"stored state of actor {key} does not load as {atype.codec.name}: {exc}"
+            ) from exc
         act = Activation(
             key,
             atype,

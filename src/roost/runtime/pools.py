@@ -15,7 +15,6 @@ from typing import Any
 from roost.errors import ActionFailed, ActionNotFound, BadRequest
 from roost.sdk.actor import ActorType
 from roost.sdk.context import EMPTY_METADATA, ActorId, Context, Invoker
-from roost.sdk.state import coerce_payload
 from roost.sdk.value import Value
 
 
@@ -71,8 +70,8 @@ class Pool:
         spec = self.type.actions.get(action)
         if spec is None:
             raise ActionNotFound(f"pooled actor type {self.type.name!r} has no action {action!r}")
-        if spec.payload_type is not None and payload is not None:
-            payload = coerce_payload(payload, spec.payload_type)
+        if spec.check is not None:
+            payload = spec.check(payload)
         instance = await self._take()
         try:
             ctx = Context(None, self.actor_id, caller, metadata or EMPTY_METADATA, invoker)
@@ -91,6 +90,8 @@ class Pool:
             self._give(instance)
         if result is None:
             return None, None
+        if spec.returns_reply and not isinstance(result, Value):
+            return result, None
         if not isinstance(result, Value):
             raise ActionFailed(
                 f"{self.type.name}.{action} returned {type(result).__name__}; "

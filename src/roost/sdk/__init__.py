@@ -1,6 +1,8 @@
-"""What actor authors import: `Actor`, `action`, `Context`, `Value`, and the state codecs."""
+"""What actor authors import: `Actor`, `action`, `Context`, `Value`, the state codecs, and the
+typed pieces (shapes of dataclass / pydantic state and payloads, typed references)."""
 
 from roost.errors import BadRequest
+from roost.sdk.actions import ActionDef, RefCall, RefCall0
 from roost.sdk.actor import (
     ActionSpec,
     Actor,
@@ -9,15 +11,19 @@ from roost.sdk.actor import (
     action,
 )
 from roost.sdk.context import ActorId, Context
-from roost.sdk.state import JsonCodec, ProtobufCodec, StateCodec
+from roost.sdk.refs import ActorRef
+from roost.sdk.shapes import Shape, ShapeError
+from roost.sdk.state import JsonCodec, ProtobufCodec, StateCodec, TypedCodec
 from roost.sdk.value import Value
 from roost.sdk.workflow import Broadcast, Channel, Effect, Forward, Pipe, Timer
 
 __all__ = [
+    "ActionDef",
     "ActionSpec",
     "Actor",
     "ActorDefinitionError",
     "ActorId",
+    "ActorRef",
     "ActorType",
     "BadRequest",
     "Broadcast",
@@ -28,8 +34,13 @@ __all__ = [
     "JsonCodec",
     "Pipe",
     "ProtobufCodec",
+    "RefCall",
+    "RefCall0",
+    "Shape",
+    "ShapeError",
     "StateCodec",
     "Timer",
+    "TypedCodec",
     "Value",
     "action",
 ]

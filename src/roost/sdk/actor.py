@@ -7,17 +7,27 @@ registration, and says exactly what is wrong, so nothing is discovered on the fi
 
 from __future__ import annotations
 
+import functools
 import inspect
+import logging
 import re
+import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, overload
+from typing import Any, ClassVar, Literal
 
 from google.protobuf.message import Message
 
-from roost.sdk.state import StateCodec, codec_for
+from roost.sdk.actions import ActionDef, action, mark_of
+from roost.sdk.shapes import Shape, is_typed_class
+from roost.sdk.state import StateCodec, TypedCodec, codec_for, coerce_payload, typed_check
+from roost.sdk.value import Value
 from roost.sdk.workflow import Channel, Timer
+
+log = logging.getLogger("roost")
+
+__all__ = ["ActionSpec", "Actor", "ActorDefinitionError", "ActorType", "action", "valid_name"]
 
 Kind = Literal["named", "unnamed", "pooled"]
 Durability = Literal["snapshot", "sync"]
@@ -28,9 +38,6 @@ DURABILITIES = ("snapshot", "sync")
 GET_STATE_ALIASES = frozenset({"get_state", "getState", "GetState", "get", "Get"})
 INIT_ALIASES = frozenset({"init", "Init", "setup", "Setup"})
 _NAME = re.compile(r"^[^\s/\x00-\x1f\x7f][^/\x00-\x1f\x7f]{0,254}$")
-_MARK = "__roost_action__"
-
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 class ActorDefinitionError(TypeError):
@@ -40,31 +47,6 @@ class ActorDefinitionError(TypeError):
 def valid_name(name: object) -> bool:
     """Actor, action and system names: 1-255 characters, no '/', no control characters."""
     return isinstance(name, str) and bool(_NAME.match(name)) and name == name.strip()
-
-
-@dataclass(frozen=True, slots=True)
-class _ActionMark:
-    name: str | None
-    init: bool
-
-
-@overload
-def action(fn: F, /) -> F: ...
-@overload
-def action(*, name: str | None = None, init: bool = False) -> Callable[[F], F]: ...
-
-
-def action(
-    fn: F | None = None, /, *, name: str | None = None, init: bool = False
-) -> F | Callable[[F], F]:
-    """Mark an ``async`` method as an action: ``@action``, ``@action(init=True)``,
-    ``@action(name="Add")``. Its signature is ``(self, ctx)`` or ``(self, payload, ctx)``."""
-
-    def mark(f: F) -> F:
-        setattr(f, _MARK, _ActionMark(name, init))
-        return f
-
-    return mark(fn) if fn is not None else mark
 
 
 class Actor:
@@ -89,12 +71,30 @@ ActionFn = Callable[..., Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
-    """One action: ``fn(instance, payload, ctx)`` if `takes_payload`, else ``fn(instance, ctx)``."""
+    """One action: ``fn(instance, payload, ctx)`` if `takes_payload`, else ``fn(instance, ctx)``.
+
+    `check` turns an incoming payload into what the action declared (a protobuf message, a
+    dataclass, a pydantic model) or raises BadRequest naming the field; None: taken as is.
+    `returns_reply`: the action returns its reply itself (a typed class), not a `Value`."""
 
     name: str
     fn: ActionFn
     takes_payload: bool
     payload_type: type[Message] | None = None  # a protobuf payload: JSON/bytes are parsed into it
+    payload_shape: Shape | None = None  # a dataclass / pydantic payload
+    reply_shape: Shape | None = None  # the declared reply's class, for schemas and typed refs
+    returns_reply: bool = False
+    check: Callable[[Any], Any] | None = None
+
+    def schemas(self, defs: dict[str, Any]) -> dict[str, Any] | None:
+        """Request and response JSON schemas when the action is typed (their classes into
+        `defs`); None for an untyped action."""
+        if self.payload_shape is None and self.reply_shape is None:
+            return None
+        return {
+            "request": None if self.payload_shape is None else self.payload_shape.schema(defs),
+            "response": None if self.reply_shape is None else self.reply_shape.schema(defs),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class ActorType:
         return action_name in self.actions or action_name in GET_STATE_ALIASES
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "state_type": self.codec.name,
@@ -137,6 +137,15 @@ class ActorType:
             "max_mailbox": self.max_mailbox,
             "actions": sorted(self.actions),
         }
+        defs: dict[str, Any] = {}
+        typed = {n: s for n in sorted(self.actions) if (s := self.actions[n].schemas(defs))}
+        if isinstance(self.codec, TypedCodec):
+            out["state_schema"] = self.codec.shape.schema(defs)
+        if typed:
+            out["action_schemas"] = typed
+        if defs:
+            out["schemas"] = defs
+        return out
 
     @classmethod
     def from_class(cls, actor_cls: type) -> ActorType:
@@ -211,10 +220,11 @@ def _collect_actions(
     init: ActionSpec | None = None
     seen_attrs: set[str] = set()
     for klass in actor_cls.__mro__:
-        for attr, fn in vars(klass).items():
-            mark = getattr(fn, _MARK, None)
-            if not isinstance(mark, _ActionMark) or attr in seen_attrs:
+        for attr, member in vars(klass).items():
+            found = mark_of(member)
+            if found is None or attr in seen_attrs:
                 continue
+            fn, mark = found
             seen_attrs.add(attr)  # a subclass override hides the base's method
             name = mark.name or attr
             if not valid_name(name):
@@ -229,7 +239,10 @@ def _collect_actions(
                     f"action {name!r} takes {len(params)} arguments after self; "
                     "it must take (ctx) or (payload, ctx)"
                 )
-            spec = ActionSpec(name, fn, len(params) == 2, _payload_type(fn, params))
+            try:
+                spec = _spec(name, fn, params)
+            except TypeError as exc:
+                raise bad(f"action {name!r}: {exc}") from None
             if mark.init:
                 if init is not None:
                     raise bad(f"two init actions: {init.name!r} and {name!r}")
@@ -267,12 +280,53 @@ def _composition(
     return timers, channels
 
 
-def _payload_type(fn: Callable[..., Any], params: list[inspect.Parameter]) -> type[Message] | None:
-    """The payload parameter's annotation when it is a protobuf message class."""
-    if len(params) != 2:
-        return None
+def _spec(name: str, fn: ActionFn, params: list[inspect.Parameter]) -> ActionSpec:
+    """The action's spec, with its payload and reply types read from its annotations."""
     try:
-        hint = typing.get_type_hints(fn).get(params[0].name)
-    except Exception:  # an annotation that does not resolve is the author's business, not ours
-        return None
-    return hint if isinstance(hint, type) and issubclass(hint, Message) else None
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # taken untyped, as before typed payloads; but said, not silent
+        log.warning("action %s (%s): annotations do not resolve, so its payload is not "
+                    "checked: %s", name, fn.__qualname__, exc)  # fmt: skip
+        hints = {}
+    takes = len(params) == 2
+    hint = hints.get(params[0].name) if takes else None
+    inner, nullable = _unwrap_optional(hint)
+    proto = inner if isinstance(inner, type) and issubclass(inner, Message) else None
+    shape = Shape(inner) if is_typed_class(inner) else None
+    check: Callable[[Any], Any] | None = None
+    if shape is not None:
+        check = typed_check(shape, nullable)
+    elif proto is not None:
+        check = functools.partial(_check_proto, message_type=proto)
+    ret = hints.get("return")
+    returns_reply = is_typed_class(_unwrap_optional(ret)[0])
+    if typing.get_origin(ret) is Value and typing.get_args(ret):
+        ret = typing.get_args(ret)[0]
+    reply = _unwrap_optional(ret)[0]
+    return ActionSpec(
+        name, fn, takes, proto, shape, Shape(reply) if is_typed_class(reply) else None,
+        returns_reply, check,
+    )  # fmt: skip
+
+
+def spec_of(action_def: ActionDef[Any, Any, Any]) -> ActionSpec:
+    """The spec of an action read from its descriptor (for typed references), made once."""
+    spec = action_def.__dict__.get("_roost_spec")
+    if not isinstance(spec, ActionSpec):
+        params = list(inspect.signature(action_def.fn).parameters.values())[1:]
+        spec = _spec(action_def.action_name, action_def.fn, params)
+        action_def.__dict__["_roost_spec"] = spec
+    return spec
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    """(T, True) for ``T | None``, else (hint, False)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return hint, False
+
+
+def _check_proto(payload: Any, message_type: type[Message]) -> Any:
+    return payload if payload is None else coerce_payload(payload, message_type)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from roost.sdk.refs import Target
+
+A = TypeVar("A")
 
 EMPTY_METADATA: Mapping[str, str] = {}
 
@@ -115,5 +120,44 @@ class Context:
             caller=self.self,
         )
 
+    def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> A:
+        """A typed reference to another actor, called as this actor (the callee sees it as
+        ``ctx.caller``): ``await ctx.ref(Counter, "c-1").add(AddRequest(value=1))``. Its
+        ``.send()`` persists the call to run at once in the background (``delay_ms=0``)."""
+        from roost.sdk.refs import make_ref, target_of
+
+        return make_ref(actor, target_of(actor, name, system), _ContextBackend(self))
+
     def __repr__(self) -> str:
         return f"Context(self={self.self}, caller={self.caller}, state={self.state!r})"
+
+
+class _ContextBackend:
+    """References made from inside an action call through its context."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def call(
+        self, to: Target, action: str, payload: Any, metadata: Mapping[str, str] | None
+    ) -> Any:
+        return await self.ctx.invoke(
+            to.actor, action, payload, system=to.system, parent=to.parent, metadata=metadata
+        )
+
+    async def schedule(
+        self, to: Target, action: str, payload: Any, metadata: Mapping[str, str] | None,
+        delay_ms: int | None, at_ms: int | None,
+    ) -> str:  # fmt: skip
+        sid: str = await self.ctx.invoke(
+            to.actor, action, payload, system=to.system, parent=to.parent, metadata=metadata,
+            delay_ms=delay_ms, scheduled_to=at_ms,
+        )  # fmt: skip
+        return sid
+
+    async def send(
+        self, to: Target, action: str, payload: Any, metadata: Mapping[str, str] | None
+    ) -> None:
+        await self.schedule(to, action, payload, metadata, 0, None)

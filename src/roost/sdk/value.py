@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from roost.sdk.workflow import Broadcast, Effect, Forward, Pipe
 
 UNSET: Final[Any] = object()  # "no new state": distinct from a state of None
 
+if TYPE_CHECKING:  # a bare `Value` means `Value[Any]` (PEP 696 default; runtime needs no more)
+    import typing_extensions
 
-class Value:
-    """Builder for an action's result: ``Value().state(s).response(r)``.
+    R_co = typing_extensions.TypeVar("R_co", covariant=True, default=Any)
+else:
+    R_co = TypeVar("R_co", covariant=True)
+T = TypeVar("T")
+
+
+class Value(Generic[R_co]):
+    """Builder for an action's result: ``Value().state(s).response(r)``. ``Value[R]`` is a result
+    whose reply is an ``R``: what a typed reference's call returns.
 
     - ``state(s)``: the actor's state after this turn (omit it to keep the current state);
     - ``response(r)``: what the caller receives (JSON-serialisable, or a protobuf message);
@@ -32,19 +41,19 @@ class Value:
         self._forward: Forward | None = None
         self._broadcast: Broadcast | None = None
 
-    def state(self, new_state: Any) -> Value:
+    def state(self, new_state: Any) -> Value[R_co]:
         self._state = new_state
         return self
 
-    def response(self, reply: Any) -> Value:
+    def response(self, reply: T) -> Value[T]:
         self._reply = reply
-        return self
+        return cast("Value[T]", self)
 
-    def noreply(self) -> Value:
+    def noreply(self) -> Value[None]:
         self._reply = None
-        return self
+        return cast("Value[None]", self)
 
-    def checkpoint(self) -> Value:
+    def checkpoint(self) -> Value[R_co]:
         self._checkpoint = True
         return self
 
@@ -58,7 +67,7 @@ class Value:
         parent: str | None = None,
         metadata: Mapping[str, str] | None = None,
         delay_ms: int | None = None,
-    ) -> Value:
+    ) -> Value[R_co]:
         """After the reply, invoke `actor.action` asynchronously (failures are logged, not
         returned). Several effects may be added."""
         step = Effect(actor, action, payload, system, parent, dict(metadata or {}), delay_ms)
@@ -69,14 +78,14 @@ class Value:
 
     def pipe(
         self, actor: str, action: str, *, system: str | None = None, parent: str | None = None
-    ) -> Value:
+    ) -> Value[Any]:
         """Send this action's reply to `actor.action`; the caller gets that action's reply."""
         self._pipe, self._forward = Pipe(actor, action, system, parent), None
         return self
 
     def forward(
         self, actor: str, action: str, *, system: str | None = None, parent: str | None = None
-    ) -> Value:
+    ) -> Value[Any]:
         """Send this action's input on to `actor.action`; the caller gets that action's reply."""
         self._forward, self._pipe = Forward(actor, action, system, parent), None
         return self
@@ -88,7 +97,7 @@ class Value:
         *,
         action: str | None = None,
         system: str | None = None,
-    ) -> Value:
+    ) -> Value[R_co]:
         """Deliver `payload` to every actor subscribed to `channel` (after the reply)."""
         self._broadcast = Broadcast(channel, payload, action, system)
         return self
@@ -99,8 +108,8 @@ class Value:
         return self._state
 
     @property
-    def reply(self) -> Any:
-        return self._reply
+    def reply(self) -> R_co:
+        return self._reply  # type: ignore[no-any-return]  # (a cast() call costs on this path)
 
     @property
     def wants_checkpoint(self) -> bool:

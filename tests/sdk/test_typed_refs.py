@@ -1,0 +1,177 @@
+"""Typed references: in-process, over HTTP to a real node, and from inside an action; and mypy
+--strict checks calls through them (a sample that must pass, one whose every marked line fails)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import roost
+from roost import Actor, BadRequest, Context, Value, action
+from roost.errors import Forbidden
+from roost.node.config import NodeConfig
+from roost.node.node import Node
+from roost.sdk.refs import ActorRef
+from tests.conftest import free_port
+from tests.sdk.typed_actors import Add, Counter, Order, Stock, Total, Warehouse
+
+SAMPLES = Path(__file__).parent / "mypy_samples"
+
+
+class Relay(Actor):
+    """Calls other actors through `ctx.ref`."""
+
+    name = "relay"
+
+    @action
+    async def stock(self, order: Order, ctx: Context) -> Value[Stock]:
+        stock = await ctx.ref(Warehouse, "w-9").put(order)
+        return Value().response(stock)
+
+    @action
+    async def later(self, req: Add, ctx: Context) -> Value[str]:
+        return Value().response(await ctx.ref(Counter).add.delay(req, ms=0))
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[roost.ActorSystem]:
+    async with roost.ActorSystem("s", actors=[Counter, Warehouse, Relay]) as system:
+        yield system
+
+
+async def test_in_process_ref_returns_the_declared_type(system: roost.ActorSystem) -> None:
+    counter = system.ref(Counter)
+    assert isinstance(counter, ActorRef)
+    assert await counter.add(Add(value=2)) == Total(total=2)
+    assert await counter.get() == Total(total=2)
+    w = system.ref(Warehouse, "w-1")  # unnamed: the template comes from the class
+    await system.spawn("w-1", parent="warehouse")
+    assert await w.put(Order(sku="x", qty=3)) == Stock(items={"x": 3})
+    assert await w.count("x") == 3
+
+
+async def test_ref_payloads_are_checked_and_names_are_actions(system: roost.ActorSystem) -> None:
+    counter = system.ref(Counter)
+    with pytest.raises(BadRequest, match=r"payload\.value: expected integer"):
+        await counter.add({"value": "x"})  # type: ignore[call-overload]
+    with pytest.raises(AttributeError, match="has no action 'state_type'"):
+        counter.state_type  # noqa: B018
+    with pytest.raises(TypeError, match="takes one payload argument"):
+        await counter.add()  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="takes no payload"):
+        await counter.get(Add(value=1))  # type: ignore[call-overload]
+
+
+def test_ref_targets_follow_the_class_kind(system: roost.ActorSystem) -> None:
+    with pytest.raises(TypeError, match="unnamed template: give the instance's name"):
+        system.ref(Warehouse)
+    with pytest.raises(TypeError, match="its only name is 'typed-counter'"):
+        system.ref(Counter, "c-2")
+    assert system.ref(Warehouse, "w-1") == system.ref(Warehouse, "w-1")
+    assert "w-1" in repr(system.ref(Warehouse, "w-1"))
+
+
+async def test_delay_send_and_metadata(system: roost.ActorSystem) -> None:
+    counter = system.ref(Counter)
+    sid = await counter.add.delay(Add(value=5), ms=0)
+    assert isinstance(sid, str) and sid
+    with pytest.raises(TypeError, match="exactly one of"):
+        await counter.add.delay(Add(value=5))
+    # refused now, not lost in the background
+    with pytest.raises(BadRequest, match=r"payload\.value"):
+        await counter.add.send({"value": None})  # type: ignore[arg-type]
+    await counter.add.send(Add(value=1), metadata={"trace": "t"})
+    await asyncio.wait_for(_until_total(counter, 1), 5)
+    fired = system.core.scheduler
+    while fired.fired == 0:  # the scheduler loop polls every 0.5 s
+        await asyncio.sleep(0.05)
+    assert await counter.get() == Total(total=6)
+
+
+async def _until_total(counter: Counter, at_least: int) -> None:
+    while (await counter.get()).total < at_least:
+        await asyncio.sleep(0.01)
+
+
+async def test_refs_from_inside_an_action(system: roost.ActorSystem) -> None:
+    await system.spawn("w-9", parent="warehouse")
+    relay = system.ref(Relay)
+    assert await relay.stock(Order(sku="k", qty=2)) == Stock(items={"k": 2})
+    sid = await relay.later(Add(value=1))
+    assert isinstance(sid, str)
+
+
+async def test_module_level_ref_uses_the_running_system(system: roost.ActorSystem) -> None:
+    assert await roost.ref(Counter).add(Add(value=4)) == Total(total=4)
+    await roost.ref(Counter).add.send(Add(value=1))
+    await asyncio.wait_for(_until_total(roost.ref(Counter), 5), 5)
+
+
+@pytest.fixture
+async def node(tmp_path: Path, key: str) -> AsyncIterator[Node]:
+    cfg = NodeConfig(
+        node_id="refs-test", http=f"127.0.0.1:{free_port()}",
+        statestore=f"sqlite:///{tmp_path}/roost.db", statestore_key=key, proxy_http="off",
+    )  # fmt: skip
+    n = Node(cfg, actor_classes=[Counter, Warehouse])
+    await n.start()
+    yield n
+    await n.drain()
+
+
+async def test_refs_over_http_convert_replies_and_get_400s(node: Node) -> None:
+    url = f"http://{node.config.http}"
+    counter = roost.ref(Counter, url=url, system="spawn-system")
+    assert await counter.add(Add(value=3)) == Total(total=3)  # a Total again, not a dict
+    assert await counter.get() == Total(total=3)
+    with pytest.raises(BadRequest, match=r"payload\.extra: unexpected field"):
+        await roost.invoke("typed-counter", action="add", payload={"value": 1, "extra": 1}, url=url)
+    assert await counter.get() == Total(total=3)
+    await counter.add.send(Add(value=1))  # 202
+    w = roost.ref(Warehouse, "w-1", url=url, system="spawn-system")
+    await roost.invoke("w-1", action="put", payload={"sku": "a", "qty": 1}, url=url,
+                       parent="warehouse")  # fmt: skip
+    assert await w.put(Order(sku="a", qty=2)) == Stock(items={"a": 3})
+    sid = await counter.add.delay(Add(value=1), ms=60_000)
+    assert isinstance(sid, str) and sid
+
+
+async def test_send_is_refused_at_once_when_the_acl_says_no(system: roost.ActorSystem) -> None:
+    def deny(system: str, actor: str, action: str, caller: object = None) -> None:
+        raise Forbidden("no")
+
+    system.core.authorize = deny  # type: ignore[method-assign]
+    with pytest.raises(Forbidden):
+        await system.ref(Counter).add.send(Add(value=1))
+
+
+# --- mypy -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mypy_checks_calls_through_refs(tmp_path: Path) -> None:
+    """Every `# E: code` line of refs_bad.py is an error of that code, no other line is, and
+    refs_ok.py has no error at all."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         "--no-error-summary", str(SAMPLES / "refs_ok.py"), str(SAMPLES / "refs_bad.py")],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    found: set[tuple[str, int, str]] = set()
+    for line in out.stdout.splitlines():
+        m = re.match(r"(.+?):(\d+): error: .*\[([\w-]+)\]$", line)
+        if m:
+            found.add((Path(m[1]).name, int(m[2]), m[3]))
+    expected = {
+        ("refs_bad.py", n, m[1])
+        for n, text in enumerate((SAMPLES / "refs_bad.py").read_text().splitlines(), 1)
+        if (m := re.search(r"# E: ([\w-]+)", text))
+    }
+    assert len(expected) >= 10
+    assert found == expected, out.stdout
