@@ -65,6 +65,16 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
             f"| load spread, max/mean actors per node, 10 nodes | "
             f"{f(ring['max_over_mean_10'], '', 3)} | 1.0 |",
         ]
+        if "build_10_members_ms" in ring:  # older result files lack these
+            lines += [
+                f"| load spread, worst of 20 random sets of member names "
+                f"({ring['names_keys']:,} keys), 3 / 10 nodes | "
+                f"{ring['max_over_mean_3_worst_of_20_name_sets']:.3f} / "
+                f"{ring['max_over_mean_10_worst_of_20_name_sets']:.3f} | 1.0 |",
+                f"| building a 10-member ring (every membership change) | "
+                f"{f(ring['build_10_members_ms'], ' ms', 1)} | owner lookups: "
+                f"{f(ring['owner_lookups_per_s'], '/s')} |",
+            ]
     if ho and "sigterm_to_handed_off_s" in ho:  # older result files lack it
         counts = "; ".join("+".join(str(n) for n in run) for run in ho["handed_off"])
         all_ok = "" if ho.get("handed_off_all") else " **(not all handed off)**"
