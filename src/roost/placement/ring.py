@@ -78,9 +78,9 @@ class Ring:
 
     def owner(self, system: str, actor: str) -> str | None:
         """The member owning the actor, or None when the ring is empty."""
-        owners = self._owners
         if len(self.members) < 2:
             return self.members[0] if self.members else None
+        owners = self._owners
         i = bisect_left(self._points, point(f"{system}/{actor}"))
         return owners[i] if i < len(owners) else owners[0]
 
@@ -128,8 +128,8 @@ class Ring:
 
 def _build(members: Sequence[str], vnodes: int) -> tuple[list[int], list[str]]:
     """Sorted points and their owners; of equal points, the member first in UTF-8 order wins."""
-    if len(members) < 2:
-        return [], list(members)
+    if len(members) < 2:  # `owner` needs no points: one member owns everything
+        return [], []
     # one sort of plain ints: point, then the member's index in `members` (sorted, and str order
     # is code point order, which is UTF-8 byte order) in the low bits
     shift = (len(members) - 1).bit_length()
