@@ -38,12 +38,34 @@ throughput here measures CPU cost per call, not scale-out.
          sp.get("any_node"))}
 {wrk_row("(6) 3 nodes, each wrk over the actors its node owns (no forwarding)",
          sp.get("owner_aware"))}
+{wrk_row("(6) Python `Client`, owner-aware, each over all actors (calls go to owners)",
+         sp.get("py_owner_aware"))}
+{wrk_row("(6) Python `Client`, plain (owner_aware=False), each over all actors via its node",
+         sp.get("py_any_node"))}
+{wrk_row("(6) Python `Client`, plain, each over the actors its node owns (owner-direct)",
+         sp.get("py_owner_direct"))}
 
 Forwarded calls run at {"n/a" if share is None else f"{share:.0%}"} of the owner-direct rate
 (a forwarded call costs two HTTP hops and both nodes' CPU). For scale: one `roost demo` node
 alone serves {f(single, "/s")} with SQLite. (6) sums the three wrk rates; its p50 and p99 are
-the worst of the three. wrk: {sp.get("wrk", "")}.
+the worst of the three. wrk: {sp.get("wrk", "")}.{_py_note(sp)}
 """  # fmt: skip
+
+
+def _py_note(sp: dict[str, Any]) -> str:
+    """The side-by-side ratios of figure 6 (issue 17's targets), when the run has them."""
+    if "py_owner_aware_share_of_owner_direct" not in sp:
+        return ""
+    return (
+        f"\n\nSide by side in this run (medians): plain wrk spread over all nodes runs at "
+        f"{sp['any_node_share_of_owner_direct']:.2f}x the owner-direct wrk total (target 0.6x, "
+        f"with the peer link); Roost's owner-aware Python `Client` at "
+        f"{sp['py_owner_aware_share_of_owner_direct']:.2f}x the same client sent to owners by "
+        f"construction (target 0.9x), and the plain Python client through any node at "
+        f"{sp['py_any_node_share_of_owner_direct']:.2f}x. The Python rows compare Python clients "
+        f"with Python clients: a Python client spends more CPU per call than wrk, on the same "
+        f"two cores as the nodes. Clients: {sp.get('pyclient', '')}."
+    )
 
 
 def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
@@ -111,4 +133,40 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
             "2-8 s and no failed calls. Nothing acknowledged was lost either way (totals exact).",
         ]
     lines.append("")
+    return "\n".join(lines)
+
+
+def scaling_section(sc: dict[str, Any]) -> str:
+    """CPU per call on 1, 3, 5 and 10 nodes, plain and owner-aware clients (issue 17)."""
+    title = "## CPU per call as the cluster grows (issue 17)"
+    if "skipped" in sc:
+        return f"{title}\n\nSkipped: {sc['skipped']}\n"
+    lines = [
+        title,
+        "",
+        f"1,000 `tally` actors; one wrk per node, {sc['connections']} connections in all, "
+        f"{sc['seconds']} s a run; CPU = every Roost process (nodes and their serf agents) / "
+        "calls answered. Plain: each wrk cycles over all actors through its node ((N-1)/N "
+        "forwarded). Owner-aware: each wrk calls the actors its node owns by the ring the "
+        "cluster serves (what an owner-aware client sends). Plot: `bench/results/scaling.png`.",
+        "",
+        "| nodes | plain: CPU ms/call | vs 1 node | calls/s | owner-aware: CPU ms/call "
+        "| vs 1 node | calls/s | errors (plain / aware) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, s in sorted(sc["sizes"].items(), key=lambda kv: int(kv[0])):
+        p, a = s["plain"], s["owner_aware"]
+        lines.append(
+            f"| {n} | {f(p['cpu_ms_per_call'], '', 3)} | {p['vs_one_node']:.2f}x "
+            f"| {f(p['per_s'], '/s')} | {f(a['cpu_ms_per_call'], '', 3)} "
+            f"| {a['vs_one_node']:.2f}x | {f(a['per_s'], '/s')} "
+            f"| {p['errors']['max']:.0f} / {a['errors']['max']:.0f} |"
+        )
+    lines += [
+        "",
+        "Target: the cluster's CPU per call within 1.3x of one node's. The plain rows measure "
+        "the forwarding of this build; with N nodes on 2 cores every node's fixed costs "
+        "(event loop, gossip, lease renewals) are shared by fewer calls each.",
+        "",
+    ]
     return "\n".join(lines)
