@@ -14,7 +14,7 @@ CASES = [
     (["roost-0", "roost-1", "roost-2"], 1000),
     ([f"node-{i}" for i in range(10)], 1000),
     (["a", "b"], 1),
-    (["zebra", "émile", "日本", "😀-node", "Zed", "ａ"], 37),
+    (["zebra", "émile", "日本", "😀-node", "Zed", "\uff41"], 37),
     ([f"pod-{i}.roost.svc" for i in range(5)], 160),
 ]
 KEYS = 4000
