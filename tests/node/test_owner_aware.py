@@ -3,12 +3,15 @@ X-Roost-Ring-Version header on every reply, and a `Client` that sends each call 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from examples.counters import Tally
+from roost.node import cli
 from roost.node.client import RING_HEADER, Client
 from roost.node.clientring import ClientRing
 from roost.placement.ring import HASH_NAME, Ring
@@ -81,3 +84,16 @@ async def test_the_client_calls_owners_directly_and_follows_a_ring_change(
             assert c.ring.version != old and set(c.ring.urls) == {"n1", "n2"}
             ring = Ring(["n1", "n2"], nodes[0].config.vnodes)
             assert all(c.ring.ring_for(SYS).owner(SYS, x) == ring.owner(SYS, x) for x in path)
+
+
+async def test_roost_ring_prints_the_members_and_their_shares(
+    tmp_path: Path, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with cluster(tmp_path, key, IDS, [Tally]) as nodes:
+        url = f"http://{nodes[1].config.advertise_http}"
+        assert await asyncio.to_thread(cli.main, ["ring", "--url", url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ring version ") and "1000 vnodes, hash sha256-48" in out[0]
+    shares = [float(line.split()[1].rstrip("%")) for line in out[1:]]
+    assert [line.split()[0] for line in out[1:]] == IDS
+    assert sum(shares) == pytest.approx(100, abs=0.2) and all(25 < x < 42 for x in shares)

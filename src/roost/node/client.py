@@ -111,6 +111,7 @@ class Client:
             except (_NotSent, RoostError, ValueError):
                 continue  # an older node (404), a refused token, a node down: try the next
             self.ring = ring
+            self._stale = False  # (the fetch's own reply may have flagged the old copy)
             return True
         return False
 
