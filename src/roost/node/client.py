@@ -142,19 +142,37 @@ class Client:
         headers: Mapping[str, str] | None,
         owner: str | None,
     ) -> Any:
-        """One delivery: to the first candidate that accepts the connection."""
-        tried = []
+        """One delivery: to the owner (else the first node named that is up), and on a refused
+        connection to the next candidate (the candidate list is built only then)."""
+        first = owner or self._seed()
+        try:
+            return await self._once(method, path, body, headers, first)
+        except _NotSent as exc:
+            tried = {first: str(exc)}
+            self._refused(first)
         for base in self._candidates(owner):
+            if base in tried:
+                continue
             try:
                 return await self._once(method, path, body, headers, base)
             except _NotSent as exc:
-                tried.append(str(exc))
-                now = self._clock()
-                self._down[base] = now + DOWN_FOR
-                if self.ring is not None:
-                    self.ring.mark_down(base, now)
-                    self._stale = True  # a member went away: its ring has likely changed
-        raise Unavailable("cannot reach any node: " + "; ".join(tried))
+                tried[base] = str(exc)
+                self._refused(base)
+        raise Unavailable("cannot reach any node: " + "; ".join(tried.values()))
+
+    def _seed(self) -> str:
+        if not self._down:  # the common case
+            return self.seeds[0]
+        now = self._clock()
+        return next((u for u in self.seeds if self._down.get(u, 0.0) <= now), self.seeds[0])
+
+    def _refused(self, base: str) -> None:
+        """`base` refused a connection: skip it for a while; its ring has likely changed."""
+        now = self._clock()
+        self._down[base] = now + DOWN_FOR
+        if self.ring is not None:
+            self.ring.mark_down(base, now)
+            self._stale = True
 
     async def _request(
         self,
@@ -220,7 +238,9 @@ class Client:
         if self._calls >= 2:  # a one-shot client (roost.invoke, the CLI) never fetches a ring
             self._maybe_refresh()
         ring = self.ring
-        return None if ring is None else ring.owner_url(system, actor, self._clock())
+        if ring is None:
+            return None
+        return ring.owner_url(system, actor, self._clock() if ring.has_down else 0.0)
 
     async def invoke(
         self,

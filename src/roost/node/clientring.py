@@ -58,7 +58,12 @@ class ClientRing:
         if owner is None:
             return None
         url = self.urls[owner]
-        return None if self._down.get(url, 0.0) > now else url
+        return None if self._down and self._down.get(url, 0.0) > now else url
+
+    @property
+    def has_down(self) -> bool:
+        """Whether any member was marked down (callers skip reading the clock when not)."""
+        return bool(self._down)
 
     def mark_down(self, url: str, now: float) -> None:
         if url in self.urls.values():
