@@ -151,8 +151,8 @@ def scaling_section(sc: dict[str, Any]) -> str:
         "cluster serves (what an owner-aware client sends). Plot: `bench/results/scaling.png`.",
         "",
         "| nodes | plain: CPU ms/call | vs 1 node | calls/s | owner-aware: CPU ms/call "
-        "| vs 1 node | calls/s | errors (plain / aware) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| vs 1 node | calls/s | errors (plain / aware) | idle CPU (s/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     one = sc["sizes"]["1"]
     # on one node both kinds are the same setup (nothing to forward): one baseline for both
@@ -160,12 +160,13 @@ def scaling_section(sc: dict[str, Any]) -> str:
             + one["owner_aware"]["cpu_ms_per_call"]["median"]) / 2  # fmt: skip
     for n, s in sorted(sc["sizes"].items(), key=lambda kv: int(kv[0])):
         p, a = s["plain"], s["owner_aware"]
+        idle = f"{s['idle_cpu_per_s']:.3f}" if "idle_cpu_per_s" in s else "n/a"
         lines.append(
             f"| {n} | {f(p['cpu_ms_per_call'], '', 3)} "
             f"| {p['cpu_ms_per_call']['median'] / base:.2f}x "
             f"| {f(p['per_s'], '/s')} | {f(a['cpu_ms_per_call'], '', 3)} "
             f"| {a['cpu_ms_per_call']['median'] / base:.2f}x | {f(a['per_s'], '/s')} "
-            f"| {p['errors']['max']:.0f} / {a['errors']['max']:.0f} |"
+            f"| {p['errors']['max']:.0f} / {a['errors']['max']:.0f} | {idle} |"
         )
     lines += [
         "",

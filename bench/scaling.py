@@ -9,6 +9,8 @@ loopback (serf, PostgreSQL), 1,000 `tally` actors, one wrk per node (about 48 co
 
 CPU per call = CPU seconds of every Roost process (the nodes and their serf agents) during the
 run / calls answered. Unlike calls/s it hardly moves with what else the shared box is doing.
+The cluster's idle CPU (no calls, for 3 s) is measured too: fixed costs that a busy node spreads
+over many calls and a 10-node cluster on 2 cores spreads over few.
 Each size is measured `Scale.repeat` times, plain and owner-aware interleaved; medians are
 reported and compared with one node's (on one node both kinds are the same setup, nothing to
 forward, so the baseline is the mean of its two medians).
@@ -31,6 +33,7 @@ from roost.node.clientring import ClientRing
 
 SIZES = (1, 3, 5, 10)
 CONNECTIONS = 48
+IDLE_S = 3.0
 
 
 def _descendants(pids: list[int]) -> list[int]:
@@ -100,13 +103,21 @@ def size(tmp: Path, n: int, seconds: float) -> dict[str, Any]:
                  for node in cluster.nodes]  # fmt: skip
         pids = _descendants([x.proc.pid for x in cluster.nodes if x.proc is not None])
         _once(cluster, anywhere, 1, pids)  # warm up
+        c0, t0 = _cpu(pids), time.monotonic()
+        time.sleep(IDLE_S)  # what the cluster burns with no calls: gossip, lease renewals, sweeps
+        idle = (_cpu(pids) - c0) / (time.monotonic() - t0)
         plain, aware = [], []
         for _ in range(Scale.repeat):
             plain.append(_once(cluster, anywhere, seconds, pids))
             aware.append(_once(cluster, owned, seconds, pids))
     finally:
         cluster.close()
-    out: dict[str, Any] = {"nodes": n, "start_s": round(started_s, 1), "processes": len(pids)}
+    out: dict[str, Any] = {
+        "nodes": n,
+        "start_s": round(started_s, 1),
+        "processes": len(pids),
+        "idle_cpu_per_s": idle,
+    }
     for name, runs in (("plain", plain), ("owner_aware", aware)):
         out[name] = {k: summary([r[k] for r in runs]) for k in runs[0]}
         out[name]["runs"] = runs
