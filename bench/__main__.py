@@ -8,7 +8,8 @@ bench/results/<suite>.json and the PNG plots.
 Suites: core (in-process, memory, HTTP vs bare aiohttp), typed (typed vs dict state, in-process),
 peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), stores, membership, soak (one node at twice its capacity), ray
+rolling restart, handoff), scaling (CPU per call on 1, 3, 5 and 10 nodes), stores,
+membership, soak (one node at twice its capacity), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
 bench/STORES.md and bench/MEMBERSHIP.md are sections of RESULTS.md now (`stores.render`,
 `membership.render`), so every figure has one home.
@@ -33,7 +34,18 @@ PAGE = ROOT / "bench" / "RESULTS.md"
 
 
 def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import cluster, core, membership, peer, ray_suite, ring, soak, stores, typed
+    from bench import (
+        cluster,
+        core,
+        membership,
+        peer,
+        ray_suite,
+        ring,
+        scaling,
+        soak,
+        stores,
+        typed,
+    )
 
     return {
         "core": core.run,
@@ -41,6 +53,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         "peer": peer.run,
         "ring": ring.run,
         "cluster": cluster.run,
+        "scaling": scaling.run,
         "stores": stores.run,
         "membership": membership.run,
         "soak": soak.run,

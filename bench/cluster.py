@@ -6,7 +6,10 @@
 - spread (Ray figure 6): a 3-node cluster, 1,000 `tally` actors; three wrk processes (-t1 each,
   one per node, run at once) every one cycling over all 1,000 actors, so 2 calls in 3 are
   forwarded (a client that does not know owners); and the owner-aware variant where each wrk
-  calls only the actors its node owns. Rates are summed, p99 is the worst of the three;
+  calls only the actors its node owns. Rates are summed, p99 is the worst of the three. The same
+  with Roost's Python `Client` (`bench.pyclient`, one process per node, 22 callers each): owner-
+  aware over all actors, plain (`owner_aware=False`) over all actors through its node, and plain
+  over the actors its node owns (owner-direct by construction), side by side;
 - rolling restart (issue 5): `bench.rolling` on the same 3-node cluster;
 - handoff (issue 5): a 2-node cluster; 10,000 `tally` actors that node A owns are activated on A
   (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
@@ -17,9 +20,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -110,6 +116,33 @@ def _spread_once(
     }
 
 
+def _py_spread_once(
+    cluster: Cluster, per_node: list[list[str]], seconds: float, conns: int, aware: bool, tmp: Path
+) -> dict[str, float]:
+    """One `bench.pyclient` process per node (its seed), all measuring the same seconds."""
+    start_at = time.time() + 4  # past every process's start-up and ring fetch
+    procs = []
+    for i, (node, names) in enumerate(zip(cluster.nodes, per_node, strict=True)):
+        actors = tmp / f"actors-{i}.json"
+        actors.write_text(json.dumps(names))
+        args = [sys.executable, "-m", "bench.pyclient", "--url", node.url, "--actors",
+                str(actors), "--seconds", str(seconds), "--conns", str(conns),
+                "--start-at", str(start_at)] + (["--aware"] if aware else [])  # fmt: skip
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=seconds + 90)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench.pyclient failed: {err.decode()[-800:]}")
+        results.append(json.loads(out))
+    return {
+        "per_s": sum(r["per_s"] for r in results),
+        "p50_ms": max(r["p50_ms"] for r in results),
+        "p99_ms": max(r["p99_ms"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+    }
+
+
 def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
     names = [f"spread-{i}" for i in range(1000)]
     paths = [actor_path(n) for n in names]
@@ -119,18 +152,35 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
     anywhere = [rng.sample(paths, len(paths)) for _ in cluster.nodes]
     owned = [[actor_path(x) for x in names if ring.owner("spawn-system", x) == n.node_id]
              for n in cluster.nodes]  # fmt: skip
+    owned_names = [[p.split("/")[5] for p in paths_of] for paths_of in owned]
+    any_names = [[p.split("/")[5] for p in paths_of] for paths_of in anywhere]
     conns = 22  # about 64 connections in all, as in the single-node figures
-    mixed, aware = [], []
-    for _ in range(Scale.repeat):
-        _spread_once(cluster, anywhere, 1, conns)  # warm up
-        mixed.append(_spread_once(cluster, anywhere, seconds, conns))
-        aware.append(_spread_once(cluster, owned, seconds, conns))
-    return {
+    mixed, aware, py_aware, py_plain, py_direct = [], [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="roost-bench-py-") as d:
+        tmp = Path(d)
+        for _ in range(Scale.repeat):
+            _spread_once(cluster, anywhere, 1, conns)  # warm up
+            mixed.append(_spread_once(cluster, anywhere, seconds, conns))
+            aware.append(_spread_once(cluster, owned, seconds, conns))
+            py_aware.append(_py_spread_once(cluster, any_names, seconds, conns, True, tmp))
+            py_plain.append(_py_spread_once(cluster, any_names, seconds, conns, False, tmp))
+            py_direct.append(_py_spread_once(cluster, owned_names, seconds, conns, False, tmp))
+    out: dict[str, Any] = {
         "actors": len(paths),
         "any_node": summarize_runs(mixed),
         "owner_aware": summarize_runs(aware),
+        "py_owner_aware": summarize_runs(py_aware),
+        "py_any_node": summarize_runs(py_plain),
+        "py_owner_direct": summarize_runs(py_direct),
         "wrk": f"3 x (-t1 -c{conns} -d{seconds:g}s), one per node, at once",
+        "pyclient": f"3 x bench.pyclient ({conns} callers, {seconds:g} s), one per node, at once",
     }
+    med = {k: out[k]["per_s"]["median"] for k in ("any_node", "owner_aware", "py_owner_aware",
+                                                  "py_any_node", "py_owner_direct")}  # fmt: skip
+    out["any_node_share_of_owner_direct"] = med["any_node"] / med["owner_aware"]
+    out["py_owner_aware_share_of_owner_direct"] = med["py_owner_aware"] / med["py_owner_direct"]
+    out["py_any_node_share_of_owner_direct"] = med["py_any_node"] / med["py_owner_direct"]
+    return out
 
 
 _HANDED = re.compile(r"handed off (\d+) activations")

@@ -113,6 +113,30 @@ def plot_all(suites: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ], "ms (log)", log=True)  # fmt: skip
         save(fig, "rolling_restart.png")
 
+    sizes = _g(suites.get("scaling", {}), "sizes")
+    if sizes:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        ns = sorted(sizes, key=int)
+        for kind, label, color in (("plain", "plain clients (any node)", "#d95f02"),
+                                   ("owner_aware", "owner-aware clients", "#2b7bb9")):  # fmt: skip
+            cpu = [sizes[n][kind]["cpu_ms_per_call"] for n in ns]
+            mids = [c["median"] for c in cpu]
+            lo = [c["median"] - c["min"] for c in cpu]
+            hi = [c["max"] - c["median"] for c in cpu]
+            ax.errorbar([int(n) for n in ns], mids, yerr=[lo, hi], marker="o", capsize=3,
+                        label=label, color=color)  # fmt: skip
+        one = sizes[ns[0]]
+        base = (one["plain"]["cpu_ms_per_call"]["median"]
+                + one["owner_aware"]["cpu_ms_per_call"]["median"]) / 2  # fmt: skip
+        ax.axhline(base * 1.3, ls="--", color="grey", label="1.3x one node")
+        ax.set_xticks([int(n) for n in ns])
+        ax.set_xlabel("nodes (loopback, 2 cores)")
+        ax.set_ylabel("CPU ms per call (all Roost processes)")
+        ax.set_title("CPU per call as the cluster grows", fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+        save(fig, "scaling.png")
+
     ok = {k: v for k, v in stores.items() if isinstance(v, dict) and "flush_rows_per_s" in v}
     if ok:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -197,7 +197,7 @@ def membership_section(results: dict[str, Any]) -> str:
 
 
 def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
-    from bench.report_cluster import cluster_section, placement_section
+    from bench.report_cluster import cluster_section, placement_section, scaling_section
 
     core, peer, ray = suites.get("core"), suites.get("peer"), suites.get("ray")
     parts = [header(meta, suites)]
@@ -209,6 +209,8 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
         parts.append(typed.render(suites["typed"], core))
     if "cluster" in suites:
         parts.append(cluster_section(suites["cluster"], core or {}))
+    if "scaling" in suites:
+        parts.append(scaling_section(suites["scaling"]))
     if "cluster" in suites or "ring" in suites:
         parts.append(placement_section(suites.get("ring", {}), suites.get("cluster", {})))
     if "stores" in suites:

@@ -38,12 +38,34 @@ throughput here measures CPU cost per call, not scale-out.
          sp.get("any_node"))}
 {wrk_row("(6) 3 nodes, each wrk over the actors its node owns (no forwarding)",
          sp.get("owner_aware"))}
+{wrk_row("(6) Python `Client`, owner-aware, each over all actors (calls go to owners)",
+         sp.get("py_owner_aware"))}
+{wrk_row("(6) Python `Client`, plain (owner_aware=False), each over all actors via its node",
+         sp.get("py_any_node"))}
+{wrk_row("(6) Python `Client`, plain, each over the actors its node owns (owner-direct)",
+         sp.get("py_owner_direct"))}
 
 Forwarded calls run at {"n/a" if share is None else f"{share:.0%}"} of the owner-direct rate
 (a forwarded call costs two HTTP hops and both nodes' CPU). For scale: one `roost demo` node
 alone serves {f(single, "/s")} with SQLite. (6) sums the three wrk rates; its p50 and p99 are
-the worst of the three. wrk: {sp.get("wrk", "")}.
+the worst of the three. wrk: {sp.get("wrk", "")}.{_py_note(sp)}
 """  # fmt: skip
+
+
+def _py_note(sp: dict[str, Any]) -> str:
+    """The side-by-side ratios of figure 6 (issue 17's targets), when the run has them."""
+    if "py_owner_aware_share_of_owner_direct" not in sp:
+        return ""
+    return (
+        f"\n\nSide by side in this run (medians): plain wrk spread over all nodes runs at "
+        f"{sp['any_node_share_of_owner_direct']:.2f}x the owner-direct wrk total (target 0.6x, "
+        f"with the peer link); Roost's owner-aware Python `Client` at "
+        f"{sp['py_owner_aware_share_of_owner_direct']:.2f}x the same client sent to owners by "
+        f"construction (target 0.9x), and the plain Python client through any node at "
+        f"{sp['py_any_node_share_of_owner_direct']:.2f}x. The Python rows compare Python clients "
+        f"with Python clients: a Python client spends more CPU per call than wrk, on the same "
+        f"two cores as the nodes. Clients: {sp.get('pyclient', '')}."
+    )
 
 
 def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
@@ -65,6 +87,16 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
             f"| load spread, max/mean actors per node, 10 nodes | "
             f"{f(ring['max_over_mean_10'], '', 3)} | 1.0 |",
         ]
+        if "build_10_members_ms" in ring:  # older result files lack these
+            lines += [
+                f"| load spread, worst of 20 random sets of member names "
+                f"({ring['names_keys']:,} keys), 3 / 10 nodes | "
+                f"{ring['max_over_mean_3_worst_of_20_name_sets']:.3f} / "
+                f"{ring['max_over_mean_10_worst_of_20_name_sets']:.3f} | 1.0 |",
+                f"| building a 10-member ring (every membership change) | "
+                f"{f(ring['build_10_members_ms'], ' ms', 1)} | owner lookups: "
+                f"{f(ring['owner_lookups_per_s'], '/s')} |",
+            ]
     if ho and "sigterm_to_handed_off_s" in ho:  # older result files lack it
         counts = "; ".join("+".join(str(n) for n in run) for run in ho["handed_off"])
         all_ok = "" if ho.get("handed_off_all") else " **(not all handed off)**"
@@ -102,3 +134,62 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
         ]
     lines.append("")
     return "\n".join(lines)
+
+
+def scaling_section(sc: dict[str, Any]) -> str:
+    """CPU per call on 1, 3, 5 and 10 nodes, plain and owner-aware clients (issue 17)."""
+    title = "## CPU per call as the cluster grows (issue 17)"
+    if "skipped" in sc:
+        return f"{title}\n\nSkipped: {sc['skipped']}\n"
+    lines = [
+        title,
+        "",
+        f"1,000 `tally` actors; one wrk per node, {sc['connections']} connections in all, "
+        f"{sc['seconds']} s a run; CPU = every Roost process (nodes and their serf agents) / "
+        "calls answered. Plain: each wrk cycles over all actors through its node ((N-1)/N "
+        "forwarded). Owner-aware: each wrk calls the actors its node owns by the ring the "
+        "cluster serves (what an owner-aware client sends). Plot: `bench/results/scaling.png`.",
+        "",
+        "| nodes | plain: CPU ms/call | vs 1 node | calls/s | owner-aware: CPU ms/call "
+        "| vs 1 node | calls/s | errors (plain / aware) | idle CPU (s/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    one = sc["sizes"]["1"]
+    # on one node both kinds are the same setup (nothing to forward): one baseline for both
+    base = (one["plain"]["cpu_ms_per_call"]["median"]
+            + one["owner_aware"]["cpu_ms_per_call"]["median"]) / 2  # fmt: skip
+    for n, s in sorted(sc["sizes"].items(), key=lambda kv: int(kv[0])):
+        p, a = s["plain"], s["owner_aware"]
+        idle = f"{s['idle_cpu_per_s']:.3f}" if "idle_cpu_per_s" in s else "n/a"
+        lines.append(
+            f"| {n} | {f(p['cpu_ms_per_call'], '', 3)} "
+            f"| {p['cpu_ms_per_call']['median'] / base:.2f}x "
+            f"| {f(p['per_s'], '/s')} | {f(a['cpu_ms_per_call'], '', 3)} "
+            f"| {a['cpu_ms_per_call']['median'] / base:.2f}x | {f(a['per_s'], '/s')} "
+            f"| {p['errors']['max']:.0f} / {a['errors']['max']:.0f} | {idle} |"
+        )
+    lines += [
+        "",
+        f"'vs 1 node': against {base:.3f} ms, the mean of one node's two medians (the same "
+        "setup). Target: the cluster's CPU per call within 1.3x of one node's. The plain rows "
+        "measure the HTTP forwarding of this build (the peer link of issue 17 part 2 replaces "
+        f"it). {_idle_note(sc)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _idle_note(sc: dict[str, Any]) -> str:
+    """How much of the largest cluster's owner-aware CPU per call its idle cost explains."""
+    n, s = max(sc["sizes"].items(), key=lambda kv: int(kv[0]))
+    if "idle_cpu_per_s" not in s:
+        return ""
+    per_call = s["idle_cpu_per_s"] / s["owner_aware"]["per_s"]["median"] * 1000
+    total = s["owner_aware"]["cpu_ms_per_call"]["median"]
+    return (
+        f"Idle CPU (gossip, lease renewals, sweeps; last column) explains {per_call:.3f} ms of "
+        f"the {total:.3f} ms a call costs on {n} nodes; the rest of the growth is {n} Python "
+        "processes sharing 2 cores: each node's event loop wakes for fewer calls at a time "
+        "(less batching of reads, writes and statestore flushes) and the processes switch "
+        "more (our reading, not measured separately; nor is a box with a core per node)."
+    )

@@ -22,7 +22,7 @@ from roost.placement.ring import Ring
 from roost.statestore import ActorKey
 from tests.node.fake_cluster import cluster, owned_by
 
-IDS = ["x1", "x2", "x3"]  # the ring puts checkout, orders and audit on three different nodes
+IDS = ["k1", "k2", "k3"]  # checkout, orders, audit on 3 nodes; reminder and incrementor on 2
 SYS = "spawn-system"
 ALL = [*ACTORS, Incrementor, ProtoCounter]
 

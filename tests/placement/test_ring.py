@@ -126,8 +126,8 @@ def test_vnodes_change_the_spread() -> None:
     members = [f"m{i}" for i in range(5)]
     coarse, default = Ring(members, vnodes=1), Ring(members)
     assert default.vnodes == DEFAULT_VNODES
-    assert spread(coarse) > 1.8  # one point per member: arcs of very unequal length
-    assert spread(default) < 1.3  # 160 points per member: close to even
+    assert spread(coarse) > 1.5  # one point per member: arcs of very unequal length
+    assert spread(default) < 1.1  # 1000 points per member: close to even
     assert not coarse.same_members(default)  # another vnodes setting is another ring
     assert owners(coarse) != owners(default)
     # more vnodes also keep a join's movement close to the ideal 1/4

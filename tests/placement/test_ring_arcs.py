@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 
 import pytest
 
-from roost.placement.ring import Ring, ring_key
+from roost.placement.ring import HASH_SPACE, Ring, point, ring_key
 
 
 @pytest.mark.parametrize("members", [["a", "b"], ["n1", "n2", "n3"], [f"m{i}" for i in range(7)]])
@@ -19,7 +18,7 @@ def test_every_key_falls_in_an_arc_of_its_owner(members: list[str]) -> None:
     assert arcs[0][0] == 0.0 and arcs[-1][1] == 1.0
     assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(arcs))
     for i in range(3000):
-        h = int(hashlib.md5(ring_key("s", f"k{i}").encode()).hexdigest(), 16) / 2**128
+        h = point(ring_key("s", f"k{i}")) / HASH_SPACE
         arc = arcs[bisect.bisect_right(starts, h) - 1]
         assert arc[2] == ring.owner("s", f"k{i}")
 

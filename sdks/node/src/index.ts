@@ -17,6 +17,9 @@ export type { ActorContext, ActorOptions, Handler, InvokeOptions, Kind } from '.
 export { SpawnClient, defaultProxyUrl } from './client';
 export type { ClientOptions } from './client';
 export { SpawnError } from './errors';
+export { DEFAULT_VNODES, HASH_NAME, Ring, point } from './ring';
+export { ClientRing, RoostClient } from './roost';
+export type { CallOptions, RoostClientOptions } from './roost';
 export { JSON_TYPE_1X, JSON_TYPE_2X, fromAny, toAny } from './messages';
 export { runInvocation, createHostServer } from './server';
 export { ActorSystem, SDK_NAME, SDK_VERSION } from './system';

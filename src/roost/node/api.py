@@ -30,9 +30,12 @@ async def invoke(
 ) -> Any:
     """Invoke `action` on `actor`. Goes to the system running in this process if there is one
     (and no `url` is given), otherwise over HTTP to `url` or ROOST_URL (default
-    http://127.0.0.1:8800). With `delay_ms` (or `scheduled_to`, unix ms) the call is persisted
-    and fires once, later, on the actor's owner; this returns the schedule's id at once. With
-    `async_` the call is accepted and runs in the background (None comes back)."""
+    http://127.0.0.1:8800; a comma list names several nodes: the first that accepts the
+    connection takes the call and forwards it to the owner; for many calls keep a `Client`,
+    which learns the ring and calls owners directly). With `delay_ms` (or `scheduled_to`, unix
+    ms) the call is persisted and fires once, later, on the actor's owner; this returns the
+    schedule's id at once. With `async_` the call is accepted and runs in the background (None
+    comes back)."""
     scheduled = delay_ms is not None or scheduled_to is not None
     if url is None:
         running = local.find(system)

@@ -15,6 +15,7 @@ from roost.errors import ConfigError, RoostError
 from roost.node import logs
 from roost.node.api import DEFAULT_URL
 from roost.node.client import Client
+from roost.node.clientring import ClientRing
 from roost.node.config import NodeConfig, add_arguments, from_args
 from roost.node.core import load_or_create_key
 from roost.statestore.crypto import Keyring, generate_key
@@ -115,6 +116,25 @@ def cmd_members(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ring(ns: argparse.Namespace) -> int:
+    """The ring as owner-aware clients see it, with each member's exact share of the keys."""
+
+    async def go() -> Any:
+        async with Client(_url(ns), owner_aware=False) as c:
+            return await c.ring_document()
+
+    data = asyncio.run(go())
+    if ns.json:
+        _print(data)
+        return 0
+    shares = ClientRing(data, "http").ring.shares()
+    print(f"ring version {data['version']}, {data['vnodes']} vnodes, hash {data['hash']}")
+    for m in data["members"]:
+        systems = ",".join(m["systems"]) if m["systems"] is not None else "*"
+        print(f"{m['id']:<24} {shares.get(m['id'], 0.0):6.1%}  http={m['http']:<22} {systems}")
+    return 0
+
+
 def cmd_owner(ns: argparse.Namespace) -> int:
     async def go() -> Any:
         async with Client(_url(ns)) as c:
@@ -185,7 +205,9 @@ def parser() -> argparse.ArgumentParser:
     inv.add_argument("--payload", help="JSON payload")
     inv.add_argument("--parent", help="template of an unnamed actor")
     inv.add_argument("--metadata", help="JSON object of string metadata")
-    inv.add_argument("--url", help=f"node URL (env ROOST_URL, default {DEFAULT_URL})")
+    inv.add_argument(
+        "--url", help=f"node URL, or a comma list of them (env ROOST_URL, default {DEFAULT_URL})"
+    )
     inv.add_argument("--async", dest="async_", action="store_true", help="do not wait")
     inv.set_defaults(fn=cmd_invoke)
 
@@ -193,6 +215,11 @@ def parser() -> argparse.ArgumentParser:
     mem.add_argument("--url")
     mem.add_argument("--json", action="store_true")
     mem.set_defaults(fn=cmd_members)
+
+    ring = sub.add_parser("ring", help="the hash ring clients route with: members, shares")
+    ring.add_argument("--url")
+    ring.add_argument("--json", action="store_true")
+    ring.set_defaults(fn=cmd_ring)
 
     own = sub.add_parser("owner", help="which node owns an actor")
     own.add_argument("actor")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roost.errors import ConfigError
+from roost.placement.ring import DEFAULT_VNODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--insecure", "ROOST_INSECURE", False, "allow cluster mode without a secret", "bool"),
     Option("--serf-bin", "ROOST_SERF_BIN", "serf", "the serf binary"),
     Option("--serf-rpc", "ROOST_SERF_RPC", None, "attach to an existing serf agent (host:port)"),
-    Option("--vnodes", "ROOST_VNODES", 160, "virtual nodes per member on the hash ring", "int"),
+    Option(
+        "--vnodes",
+        "ROOST_VNODES",
+        DEFAULT_VNODES,
+        "virtual nodes per member on the hash ring",
+        "int",
+    ),
     Option("--max-body", "ROOST_MAX_BODY", 1 << 20, "largest request body in bytes", "int"),
     Option(
         "--max-inflight",
@@ -179,7 +186,7 @@ class NodeConfig:
     insecure: bool = False
     serf_bin: str = "serf"
     serf_rpc: str | None = None
-    vnodes: int = 160
+    vnodes: int = DEFAULT_VNODES
     max_body: int = 1 << 20
     # each call in flight holds a task, a connection and its payload; 10k is far more than one
     # event loop turns over in a deadline (turns take ms), so it caps a flood, not a busy node

@@ -28,7 +28,13 @@ from roost.errors import (
 from roost.node import openapi
 from roost.node.apiauth import ApiAuth
 from roost.node.status import StatusApi
-from roost.placement.router import forwarded_bounds, hosted_systems, hosts_system
+from roost.placement.ring import HASH_NAME
+from roost.placement.router import (
+    Router,
+    forwarded_bounds,
+    hosted_systems,
+    hosts_system,
+)
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
@@ -44,6 +50,8 @@ log = logging.getLogger("roost.http")
 JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
 API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
+RING_VERSION = "X-Roost-Ring-Version"  # on every reply: owner-aware clients see a stale ring
+ROUTER: web.AppKey[Router] = web.AppKey("router")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -102,6 +110,7 @@ async def _request(request: web.Request, handler: Handler) -> web.StreamResponse
         current.reset(token)
     if not resp.prepared:
         resp.headers[REQUEST_ID] = rid
+        resp.headers[RING_VERSION] = request.app[ROUTER].ring_version
     return resp
 
 
@@ -266,6 +275,7 @@ class HttpApi:
         app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
         app[API_AUTH] = self.node.api_auth
+        app[ROUTER] = self.node.core.router
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
         r.add_post(base + "/actions/{action}", self.invoke)
@@ -274,6 +284,7 @@ class HttpApi:
         r.add_get("/v1/systems", self.systems)
         r.add_get("/v1/cluster/members", self.members)
         r.add_get("/v1/cluster/owner", self.owner)
+        r.add_get("/v1/cluster/ring", self.ring)
         r.add_get("/healthz", self.healthz)
         r.add_get("/readyz", self.readyz)
         r.add_get("/metrics", self.metrics)
@@ -412,6 +423,29 @@ class HttpApi:
             return json_response({"owner": owner, "http": member.http if member else None})
         except RoostError as exc:
             return error_response(exc)
+
+    async def ring(self, request: web.Request) -> web.Response:
+        """What a client needs to compute owners itself (one entry per member, never a table of
+        actors): the active members with their client-facing address and the systems they host
+        (null: every system), the vnode count, the hash, and the version every reply carries in
+        X-Roost-Ring-Version."""
+        router = self.node.core.router
+        ring, view = router.ring, router.view
+        members = []
+        for mid in ring.members:
+            m = view.get(mid)
+            http = m.http if m is not None else self.node.config.advertise_http
+            systems = None if m is None else hosted_systems(m)
+            members.append({"id": mid, "http": http, "systems": systems})
+        return json_response(
+            {
+                "version": router.ring_version,
+                "vnodes": ring.vnodes,
+                "hash": HASH_NAME,
+                "key": "{system}/{actor}",
+                "members": members,
+            }
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
         return json_response({"status": "ok", "node": self.node.config.node_id})

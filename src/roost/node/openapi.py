@@ -95,7 +95,10 @@ def _ok(description: str, schema: Schema | str, media: str = "application/json")
     body = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
     return {
         "description": description,
-        "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+        "headers": {
+            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+            "X-Roost-Ring-Version": {"$ref": "#/components/headers/X-Roost-Ring-Version"},
+        },
         "content": {media: {"schema": body}},
     }
 
@@ -251,6 +254,15 @@ def _cluster_paths() -> dict[str, Schema]:
                         "schema": name_schema("c-1"),
                     },
                 ],
+            )
+        },
+        "/v1/cluster/ring": {
+            "get": _op(
+                "ring",
+                "cluster",
+                "The hash ring, for clients that send each call to its owner (see "
+                "docs/placement.md): members, their addresses and systems, vnodes, hash, version",
+                {"200": _ok("the ring this node routes with", "Ring")},
             )
         },
         "/v1/cluster/status": {

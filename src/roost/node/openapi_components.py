@@ -81,6 +81,12 @@ def components() -> dict[str, Any]:
                 "new one; it stamps the node's log lines for this call",
                 "schema": {"type": "string"},
             },
+            "X-Roost-Ring-Version": {
+                "description": "the version of the ring the node routed this call with (as in "
+                "GET /v1/cluster/ring): an owner-aware client holding another version fetches "
+                "the ring again",
+                "schema": {"type": "string"},
+            },
             "Retry-After": {
                 "description": "seconds to wait before retrying",
                 "required": True,
@@ -95,7 +101,10 @@ def components() -> dict[str, Any]:
 
 def _error_response(status: int) -> Schema:
     codes = ERROR_CODES[status]
-    headers: Schema = {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
+    headers: Schema = {
+        "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+        "X-Roost-Ring-Version": {"$ref": "#/components/headers/X-Roost-Ring-Version"},
+    }
     if status in _RETRY:
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
     if status == 401:
@@ -248,6 +257,33 @@ def _schemas() -> dict[str, Schema]:
             {
                 "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
                 "version": {"type": "integer", "description": "grows with every change"},
+            }
+        ),
+        "Ring": obj(
+            {
+                "version": {
+                    "type": "string",
+                    "description": "digest of the members, their systems and vnodes: equal on "
+                    "every node whose view agrees; replies carry it in X-Roost-Ring-Version",
+                },
+                "vnodes": {"type": "integer", "description": "points per member"},
+                "hash": {"type": "string", "enum": ["sha256-48"]},
+                "key": {"type": "string", "description": "the key hashed: {system}/{actor}"},
+                "members": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "id": {"type": "string"},
+                            "http": {"type": "string", "description": "host:port of its API"},
+                            "systems": {
+                                **string_list,
+                                "nullable": True,
+                                "description": "systems it hosts (null: every system)",
+                            },
+                        }
+                    ),
+                    "description": "the active members: a system's ring is those that host it",
+                },
             }
         ),
         "Owner": obj(

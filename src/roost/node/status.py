@@ -183,9 +183,26 @@ class StatusApi:
     def _ring_arcs(self, ring: Ring) -> list[list[Any]]:
         """The ring's arcs, rounded for the drawing; computed once per ring."""
         if self._arcs is None or self._arcs[0] is not ring:
-            arcs = [[round(a, 5), round(b, 5), owner] for a, b, owner in ring.arcs()]
-            self._arcs = (ring, arcs)
+            self._arcs = (ring, _drawn(ring.arcs()))
         return self._arcs[1]
+
+
+ARC_STEP = 1000  # the drawing's resolution: 1/1000 of the ring (0.36 degrees)
+
+
+def _drawn(arcs: list[tuple[float, float, str]]) -> list[list[Any]]:
+    """Arcs snapped to 1/ARC_STEP of the ring, slivers dropped and neighbours of one owner
+    merged: 1000 vnodes a member make thousands of exact arcs, more than a drawing can show."""
+    out: list[list[Any]] = []
+    for a, b, owner in arcs:
+        start, end = round(a * ARC_STEP) / ARC_STEP, round(b * ARC_STEP) / ARC_STEP
+        if end <= start:
+            continue
+        if out and out[-1][2] == owner:
+            out[-1][1] = end
+        else:
+            out.append([start, end, owner])
+    return out
 
 
 def _id(m: Member) -> str:

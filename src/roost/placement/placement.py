@@ -54,7 +54,12 @@ class Placement:
     def on_view(self, view: MemberView) -> None:
         if view.version < self.router.view.version:
             return  # an older view delivered late: ignore
-        ring = Ring(view.active_ids(), self.vnodes, view.version)
+        active = view.active_ids()
+        old = self.router.ring
+        if old.vnodes == self.vnodes and old.members == tuple(active):
+            ring = old.with_version(view.version)  # most views keep the members: no hashing
+        else:
+            ring = Ring(active, self.vnodes, view.version)
         hosting = _hosting(view)
         changed = not ring.same_members(self.router.ring) or hosting != self._hosting
         self._hosting = hosting

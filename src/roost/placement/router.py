@@ -38,7 +38,7 @@ from roost.errors import (
     Unavailable,
 )
 from roost.membership.base import Member, MemberStatus, MemberView
-from roost.placement.ring import Ring
+from roost.placement.ring import Ring, ring_version
 from roost.runtime.host import Runtime
 from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
@@ -150,6 +150,7 @@ class Router:
         self.view = MemberView({}, 0)
         self.ring = Ring([node_id])  # every active member (what the cluster page draws)
         self._rings: dict[str, Ring] = {}  # per system: the active members that host it
+        self.ring_version = ring_version({node_id: None}, self.ring.vnodes)  # what clients see
         self.remote: RemoteSystems | None = None  # systems of other clusters, via their API
         self.forwarded = 0
 
@@ -163,7 +164,7 @@ class Router:
                 ring = base
             else:
                 hosts = [m for m in base.members if hosts_system(self.view.get(m), system)]
-                ring = base if len(hosts) == len(base) else Ring(hosts, base.vnodes, base.version)
+                ring = base if len(hosts) == len(base) else base.subset(hosts)
             self._rings[system] = ring
         return ring
 
@@ -185,6 +186,11 @@ class Router:
         self.view = view
         self.ring = ring
         self._rings = {}
+        hosting = {}
+        for m in ring.members:
+            member = view.get(m)
+            hosting[m] = None if member is None else member.tags.get(SYSTEMS_TAG)
+        self.ring_version = ring_version(hosting, ring.vnodes)
 
     async def invoke(
         self,
