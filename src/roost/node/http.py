@@ -46,6 +46,7 @@ JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
 API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INVOKE_ROUTE = "/v1/systems/{system}/actors/{actor}/actions/{action}"
 
 
 def error_response(exc: RoostError) -> web.Response:
@@ -269,7 +270,7 @@ class HttpApi:
         app[API_AUTH] = self.node.api_auth
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
-        r.add_post(base + "/actions/{action}", self.invoke)
+        r.add_post(INVOKE_ROUTE, self.invoke)
         r.add_post(base + "/spawn", self.spawn)
         r.add_get(base + "/state", self.state)
         r.add_get("/v1/systems", self.systems)
@@ -285,6 +286,15 @@ class HttpApi:
         return app
 
     async def invoke(self, request: web.Request) -> web.Response:
+        tracing = self.node.tracing
+        if tracing.on:  # a server span: traceparent in from the request, out on the response
+            return await tracing.serve(
+                request.headers, request.method, INVOKE_ROUTE, request.path,
+                lambda: self._invoke(request),
+            )  # fmt: skip
+        return await self._invoke(request)
+
+    async def _invoke(self, request: web.Request) -> web.Response:
         try:
             mi = request.match_info
             system = self._checked(mi["system"], "system")
