@@ -161,7 +161,8 @@ async def test_one_trace_across_three_nodes_with_pipe_effect_and_delayed_call(
 
         def complete() -> bool:
             names = {s.name for s in spans_of(exporters)}
-            return {"roost.turn later.ping", "roost.turn audit.note"} <= names
+            # the outermost spans of the background work: each ends after all inside it
+            return {"roost.scheduled ping", "roost.effect note", "roost.effect ping"} <= names
 
         assert await eventually(complete), sorted(s.name for s in spans_of(exporters))
         spans = spans_of(exporters)
@@ -198,9 +199,9 @@ async def test_one_trace_across_three_nodes_with_pipe_effect_and_delayed_call(
         ("roost.route finish", c),
         ("roost.turn back.finish", c),
     ], path
-    fwd = [s for s in spans if s.name == "roost.forward go"][0]
+    fwd = next(s for s in spans if s.name == "roost.forward go")
     assert fwd.kind == SpanKind.CLIENT and fwd.attributes["roost.peer"] == b
-    entry_b = [s for s in spans if s.name == "roost.route go" and node_of(s) == b][0]
+    entry_b = next(s for s in spans if s.name == "roost.route go" and node_of(s) == b)
     assert entry_b.kind == SpanKind.SERVER and entry_b.parent.is_remote
     assert entry_b.attributes["roost.owner"] == b and entry_b.attributes["roost.hops"] == 1
     assert isinstance(entry_b.attributes["roost.ring.version"], int)

@@ -200,7 +200,11 @@ def sampler_from(env: Mapping[str, str]) -> Sampler:
 
 
 def from_config(
-    node_id: str, endpoint: str | None = None, env: Mapping[str, str] | None = None
+    node_id: str,
+    endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    install_global: bool = True,
 ) -> Tracing:
     """The node's tracing from `--otlp-endpoint` and the `OTEL_*` variables; `OFF` when neither
     asks for it. Also installs the provider as OpenTelemetry's global one (if none is yet), so
@@ -233,7 +237,7 @@ def from_config(
 
         exporter = ConsoleSpanExporter()
     tracing = Tracing.with_exporter(node_id, exporter, sampler=sampler_from(env))
-    if type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider":
+    if install_global and type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider":
         trace.set_tracer_provider(tracing.provider)  # type: ignore[arg-type]
     log.info(
         "tracing on: %s exporter%s", kind,

@@ -1,0 +1,73 @@
+"""Tracing is off unless configured, and follows the standard OTEL_* variables when it is."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from roost.errors import ConfigError
+from roost.tracing import OFF, from_config, is_configured
+from roost.tracing.setup import sampler_from, traces_url
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "env", "on"),
+    [
+        (None, {}, False),
+        (None, {"OTEL_SERVICE_NAME": "x", "OTEL_TRACES_SAMPLER": "always_on"}, False),
+        ("http://c:4318", {}, True),
+        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, True),
+        (None, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
+        (None, {"OTEL_TRACES_EXPORTER": "console"}, True),
+        ("http://c:4318", {"OTEL_SDK_DISABLED": "true"}, False),
+        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"},
+         False),
+    ],
+)  # fmt: skip
+def test_on_only_when_configured(endpoint: str | None, env: dict[str, str], on: bool) -> None:
+    assert is_configured(endpoint, env) is on
+
+
+def test_off_is_the_shared_no_op() -> None:
+    tracing = from_config("n1", None, {})
+    assert tracing is OFF and not tracing.on
+    store = object()
+    assert tracing.store(store) is store  # type: ignore[arg-type]
+
+
+def test_traces_url_follows_the_otlp_spec() -> None:
+    assert traces_url("http://c:4318/", {}) == "http://c:4318/v1/traces"
+    assert traces_url(None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}) == (
+        "http://c:4318/v1/traces"
+    )
+    # the per-signal variable is the full URL, used as it is
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:9/t", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"}
+    assert traces_url(None, env) == "http://c:9/t"
+    with pytest.raises(ConfigError, match="not a URL"):
+        traces_url("collector:4318", {})
+
+
+def test_sampler_from_the_standard_variables() -> None:
+    default = sampler_from({})
+    assert isinstance(default, ParentBased)
+    ratio = sampler_from({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"})
+    assert isinstance(ratio, TraceIdRatioBased) and ratio.rate == 0.25
+    with pytest.raises(ConfigError, match="OTEL_TRACES_SAMPLER='sometimes'"):
+        sampler_from({"OTEL_TRACES_SAMPLER": "sometimes"})
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        sampler_from({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"})
+
+
+def test_unsupported_exporters_are_refused_clearly() -> None:
+    with pytest.raises(ConfigError, match="http/protobuf only"):
+        from_config("n1", "http://c:4317", {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    with pytest.raises(ConfigError, match="zipkin"):
+        from_config("n1", None, {"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_console_exporter_turns_tracing_on() -> None:
+    tracing = from_config("n1", None, {"OTEL_TRACES_EXPORTER": "console"}, install_global=False)
+    try:
+        assert tracing.on and tracing.tracer is not None
+    finally:
+        tracing.shutdown()
