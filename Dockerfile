@@ -12,7 +12,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY examples ./examples
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# With the `tracing` extra: OpenTelemetry, imported only when a node is given an OTLP endpoint
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[tracing]"
 
 # --- runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
@@ -29,10 +30,10 @@ RUN groupadd --system --gid 10001 roost \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/roost --create-home \
         --shell /usr/sbin/nologin roost
 
-# Installed from the builder's wheels only (--no-index), through a bind mount, so no wheel and
-# no pip cache stays in a layer. The code is root-owned: the node cannot rewrite itself.
+# Installed from the builder's wheels only (--no-index), all of them (roost, its dependencies and
+# the tracing extra's), through a bind mount, so no wheel and no pip cache stays in a layer. The code is root-owned: the node cannot rewrite itself.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/roost-*.whl
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
 
 # No secret has a default here: ROOST_STATESTORE_KEY and ROOST_CLUSTER_SECRET come from the
 # environment at run time (a Kubernetes Secret), never from a layer.
