@@ -270,7 +270,8 @@ class HttpApi:
         app[API_AUTH] = self.node.api_auth
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
-        r.add_post(INVOKE_ROUTE, self.invoke)
+        # traced only when tracing is on: off, the route is the untraced handler itself
+        r.add_post(INVOKE_ROUTE, self.traced_invoke if self.node.tracing.on else self.invoke)
         r.add_post(base + "/spawn", self.spawn)
         r.add_get(base + "/state", self.state)
         r.add_get("/v1/systems", self.systems)
@@ -285,16 +286,14 @@ class HttpApi:
         r.add_get(openapi.OPENAPI_PATH, openapi.handler())  # public, like /healthz
         return app
 
-    async def invoke(self, request: web.Request) -> web.Response:
-        tracing = self.node.tracing
-        if tracing.on:  # a server span: traceparent in from the request, out on the response
-            return await tracing.serve(
-                request.headers, request.method, INVOKE_ROUTE, request.path,
-                lambda: self._invoke(request),
-            )  # fmt: skip
-        return await self._invoke(request)
+    async def traced_invoke(self, request: web.Request) -> web.Response:
+        """`invoke` in a server span: `traceparent` in from the request, out on the response."""
+        return await self.node.tracing.serve(
+            request.headers, request.method, INVOKE_ROUTE, request.path,
+            lambda: self.invoke(request),
+        )  # fmt: skip
 
-    async def _invoke(self, request: web.Request) -> web.Response:
+    async def invoke(self, request: web.Request) -> web.Response:
         try:
             mi = request.match_info
             system = self._checked(mi["system"], "system")
