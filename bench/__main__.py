@@ -7,7 +7,8 @@ bench/results/<suite>.json and the PNG plots.
 
 Suites: core (in-process, memory, HTTP vs bare aiohttp), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), stores, membership, soak (one node at twice its capacity), ray
+rolling restart, handoff), stores, membership, soak (one node at twice its capacity), tracing
+(what tracing costs, off and on), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
 bench/STORES.md and bench/MEMBERSHIP.md are sections of RESULTS.md now (`stores.render`,
 `membership.render`), so every figure has one home.
@@ -32,7 +33,7 @@ PAGE = ROOT / "bench" / "RESULTS.md"
 
 
 def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import cluster, core, membership, peer, ray_suite, ring, soak, stores
+    from bench import cluster, core, membership, peer, ray_suite, ring, soak, stores, tracing
 
     return {
         "core": core.run,
@@ -42,6 +43,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         "stores": stores.run,
         "membership": membership.run,
         "soak": soak.run,
+        "tracing": tracing.run,
         # last: its ~200 worker processes push the load average past 100, and the 1-minute
         # average lags into whatever runs next
         "ray": ray_suite.run,

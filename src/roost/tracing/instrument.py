@@ -53,6 +53,8 @@ def instrument(core: Core, tracing: Tracing) -> None:
 
 
 def _route(router: Router, tracer: Tracer, node_id: str) -> None:
+    rt = router.runtime
+
     def make(inner: AsyncFn) -> AsyncFn:
         async def invoke(
             actor: str, action: str, payload: Any = None, *, system: str,
@@ -60,10 +62,17 @@ def _route(router: Router, tracer: Tracer, node_id: str) -> None:
         ) -> Any:  # fmt: skip
             parent = remote_parent(metadata)
             ring = router.ring_for(system)
+            owner = ring.owner(system, actor)
+            key = (system, actor)
+            if parent is None and (owner == node_id or key in rt.active or key in rt.pools):
+                # served here, from this process: the turn's span says all a routing span
+                # would (owner: this node, no hop), and spans are what tracing costs
+                return await inner(
+                    actor, action, payload, system=system, metadata=metadata, hops=hops, **kw
+                )
             attrs = kv(
-                roost__node=node_id, roost__system=system, roost__actor=actor,
-                roost__action=action, roost__hops=hops, roost__owner=ring.owner(system, actor),
-                roost__ring__version=ring.version,
+                roost__system=system, roost__actor=actor, roost__action=action,
+                roost__hops=hops, roost__owner=owner, roost__ring__version=ring.version,
             )  # fmt: skip
             # a call arriving from elsewhere (a peer, a Spawn host, a fired schedule) is served
             kind = SpanKind.INTERNAL if parent is None else SpanKind.SERVER
@@ -121,8 +130,8 @@ def _turns(rt: Runtime, tracer: Tracer) -> None:
             name = atype.name if atype is not None else ""
             attrs = kv(
                 roost__system=system, roost__actor=actor, roost__action=action,
-                roost__actor__type=name or None, roost__pooled=pool is not None,
-                roost__mailbox__queued=None if act is None else act.queued,
+                roost__actor__type=name or None, roost__pooled=pool is not None or None,
+                roost__mailbox__queued=act.queued if act is not None and act.waiters else None,
                 roost__durability=None if atype is None else _durability(atype.sync),
             )  # fmt: skip
             label = f"{name}.{action}" if name else action
@@ -133,11 +142,12 @@ def _turns(rt: Runtime, tracer: Tracer) -> None:
                         system, actor, action, payload, parent=parent, metadata=metadata, **kw
                     )
                 finally:
-                    now = rt.active.get(key)  # type: ignore[call-overload]
-                    s.set_attribute("roost.activation", act is None and now is not None)
-                    if atype is None and now is not None:
-                        s.set_attribute("roost.actor.type", now.type.name)
-                        s.set_attribute("roost.durability", _durability(now.type.sync))
+                    if act is None and pool is None:  # this call activated it (or tried to)
+                        now = rt.active.get(key)  # type: ignore[call-overload]
+                        s.set_attribute("roost.activation", now is not None)
+                        if atype is None and now is not None:
+                            s.set_attribute("roost.actor.type", now.type.name)
+                            s.set_attribute("roost.durability", _durability(now.type.sync))
 
         return invoke
 
