@@ -25,7 +25,7 @@ from roost.placement.router import Router
 from roost.runtime.types import SystemTypes
 from roost.sdk.actor import ActorType
 from roost.statestore.memory import MemoryStore
-from roost.tracing import Tracing, extract, inject
+from roost.tracing import Tracing, extract, headers, inject
 
 SYS = "sys"
 log = logging.getLogger("tests.tracing.actor")
@@ -158,3 +158,11 @@ def test_inject_and_extract_w3c_context() -> None:
     assert extract({"Traceparent": carried["traceparent"]}) is not None
     assert extract({"traceparent": "00-zz-yy-01"}) is None
     assert extract({"user": "u1"}) is None and extract(None) is None
+
+
+def test_trace_headers_for_calls_leaving_the_mesh() -> None:
+    assert headers() == {}
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("s") as s:
+        out = headers()
+    assert out["traceparent"].split("-")[2] == f"{s.get_span_context().span_id:016x}"

@@ -11,7 +11,7 @@ with it off a node holds `OFF`, whose `on` is False, and nothing on a call's pat
 """
 
 from roost.tracing.logfilter import TraceFilter
-from roost.tracing.propagation import TRACEPARENT, TRACESTATE, extract, inject
+from roost.tracing.propagation import TRACEPARENT, TRACESTATE, extract, headers, inject
 from roost.tracing.setup import OFF, Tracing, from_config, is_configured
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Tracing",
     "extract",
     "from_config",
+    "headers",
     "inject",
     "is_configured",
 ]

@@ -42,3 +42,9 @@ def extract(carrier: Mapping[str, str] | None) -> Any:
 
     ctx = propagate.extract(carrier)
     return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
+
+
+def headers() -> dict[str, str]:
+    """The current span's `traceparent`/`tracestate` as HTTP headers (none when no span), for a
+    call that leaves the mesh through another cluster's public API."""
+    return dict(inject({}) or {})
