@@ -166,3 +166,17 @@ def test_trace_headers_for_calls_leaving_the_mesh() -> None:
     with tracer.start_as_current_span("s") as s:
         out = headers()
     assert out["traceparent"].split("-")[2] == f"{s.get_span_context().span_id:016x}"
+
+
+def test_server_span_for_any_http_server() -> None:
+    """The transport-neutral form a front door calls: headers in, `traceparent` out."""
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.with_exporter("n1", exporter, batch=False)
+    incoming = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    with tracing.server_span(incoming, "POST", "/v1/x/{a}", "/v1/x/1") as ss:
+        returned = ss.done(503)
+    (s,) = exporter.get_finished_spans()
+    assert returned == f"00-{s.context.trace_id:032x}-{s.context.span_id:016x}-01"
+    assert returned.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert s.name == "POST /v1/x/{a}" and s.status.status_code == StatusCode.ERROR
+    assert s.attributes is not None and s.attributes["http.response.status_code"] == 503

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from roost.errors import ConfigError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from roost.node.core import Core
     from roost.statestore.base import StateStore
-    from roost.tracing.server import Response
+    from roost.tracing.server import Response, ServerSpan
 
     R = TypeVar("R", bound=Response)
 
@@ -97,6 +98,16 @@ class Tracing:
 
         assert self.tracer is not None
         return await serve(self.tracer, headers, method, route, path, handler)
+
+    def server_span(
+        self, headers: Mapping[str, str], method: str, route: str, path: str
+    ) -> AbstractContextManager[ServerSpan]:
+        """The same for any HTTP server: ``with tracing.server_span(...) as ss:`` around the
+        handler, then put ``ss.done(status)`` in the response's `traceparent` header."""
+        from roost.tracing.server import server_span
+
+        assert self.tracer is not None
+        return server_span(self.tracer, headers, method, route, path)
 
     def shutdown(self) -> None:
         """Export what is queued and stop (at node shutdown). Idempotent."""
