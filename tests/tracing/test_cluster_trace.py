@@ -1,5 +1,6 @@
 """One connected trace across three real nodes: a call enters node A, is forwarded to B, whose
-turn pipes to an actor on C, with a side effect and a delayed call that fires later. Each node
+turn pipes to an actor on C, with a side effect, a broadcast heard on another node, and a delayed
+call that fires later. Each node
 exports to its own in-memory exporter (as each would to the collector), and the spans of all
 three must form one tree under the caller's `traceparent`."""
 
@@ -17,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from roost import Actor, Context, Value, action
+from roost import Actor, Channel, Context, Value, action
 from roost.node.config import NodeConfig
 from roost.node.node import Node
 from roost.placement.ring import Ring
@@ -31,8 +32,8 @@ CLIENT_SPAN = "00f067aa0ba902b7"
 
 
 class Front(Actor):
-    """The entry actor: writes its state synchronously, tells `audit`, schedules `later`, and
-    pipes its reply to `back`."""
+    """The entry actor: writes its state synchronously, tells `audit`, schedules `later`,
+    broadcasts on `news`, and pipes its reply to `back`."""
 
     name = "front"
     durability = "sync"
@@ -46,6 +47,7 @@ class Front(Actor):
             .response({"n": n, "item": payload})
             .effect("audit", "note", payload)
             .effect("later", "ping", payload, delay_ms=50)
+            .broadcast("news", payload)
             .pipe("back", "finish")
         )
 
@@ -74,15 +76,27 @@ class Later(Actor):
         return Value().state(payload)
 
 
-ACTORS = [Front, Back, Audit, Later]
+class Listener(Actor):
+    name = "listener"
+    channels = (Channel("news", action="hear"),)
+
+    @action
+    async def hear(self, payload: Any, ctx: Context) -> Value:
+        return Value().state(payload)
+
+
+ACTORS = [Front, Back, Audit, Later, Listener]
 
 
 def node_ids() -> list[str]:
-    """Three ids whose ring puts `front` on the second node and `back` on the third."""
+    """Three ids whose ring puts `front` on the second node, `back` on the third, and
+    `listener` on a node other than `front`'s (its delivery crosses nodes)."""
     for i in range(10_000):
         ids = [f"a{i}", f"b{i}", f"c{i}"]
         ring = Ring(ids)
-        if ring.owner(SYS, "front") == ids[1] and ring.owner(SYS, "back") == ids[2]:
+        if (ring.owner(SYS, "front"), ring.owner(SYS, "back")) == (ids[1], ids[2]) and ring.owner(
+            SYS, "listener"
+        ) != ids[1]:
             return ids
     raise AssertionError("no such ring")
 
@@ -147,22 +161,28 @@ def ancestors(s: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[ReadableS
     return out
 
 
-async def test_one_trace_across_three_nodes_with_pipe_effect_and_delayed_call(
+async def test_one_trace_across_three_nodes_pipe_effect_broadcast_and_delayed_call(
     tmp_path: Path, key: str
 ) -> None:
     a, b, c = ids = node_ids()
     async with traced_cluster(tmp_path, key, ids) as (nodes, exporters):
-        url = f"http://{nodes[0].config.http}/v1/systems/{SYS}/actors/front/actions/go"
+        base = f"http://{nodes[0].config.http}/v1/systems/{SYS}/actors"
         headers = {"traceparent": f"00-{TRACE}-{CLIENT_SPAN}-01", "tracestate": "vendor=1"}
-        async with aiohttp.ClientSession() as s, s.post(url, json="x", headers=headers) as r:
-            assert r.status == 200, await r.text()
-            assert await r.json() == {"done": {"n": 1, "item": "x"}}
-            returned = r.headers["traceparent"]
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{base}/listener/state") as r:  # active: it hears the channel
+                assert r.status == 200
+            for e in exporters.values():
+                e.clear()  # that activation was a trace of its own
+            async with s.post(f"{base}/front/actions/go", json="x", headers=headers) as r:
+                assert r.status == 200, await r.text()
+                assert await r.json() == {"done": {"n": 1, "item": "x"}}
+                returned = r.headers["traceparent"]
 
         def complete() -> bool:
             names = {s.name for s in spans_of(exporters)}
             # the outermost spans of the background work: each ends after all inside it
-            return {"roost.scheduled ping", "roost.effect note", "roost.effect ping"} <= names
+            outer = {"roost.scheduled ping", "roost.effect note", "roost.effect ping"}
+            return outer | {"roost.deliver hear", "roost.broadcast news"} <= names
 
         assert await eventually(complete), sorted(s.name for s in spans_of(exporters))
         spans = spans_of(exporters)
@@ -219,6 +239,13 @@ async def test_one_trace_across_three_nodes_with_pipe_effect_and_delayed_call(
     # the side effect: its own span, under which the audit turn ran
     note = one(spans, "roost.turn audit.note")
     assert one(spans, "roost.effect note") in ancestors(note, by_id)
+
+    # the broadcast: delivered on the listener's node, a span per delivery under the broadcast
+    bcast, deliver = one(spans, "roost.broadcast news"), one(spans, "roost.deliver hear")
+    assert node_of(bcast) == b and node_of(deliver) == Ring(ids).owner(SYS, "listener") != b
+    assert deliver.parent is not None and deliver.parent.span_id == bcast.context.span_id
+    assert deliver.kind == SpanKind.CONSUMER and deliver.parent.is_remote
+    assert deliver in ancestors(one(spans, "roost.turn listener.hear"), by_id)
 
     # the delayed call: scheduled inside its effect's span, fired later on its owner, in the same
     # trace, as a child of (and linked to) the span that scheduled it

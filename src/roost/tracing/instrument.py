@@ -159,64 +159,71 @@ def _durability(sync: bool) -> str:
 
 
 def _workflows(rt: Runtime, tracer: Tracer) -> None:
-    def pipes(inner: AsyncFn) -> AsyncFn:
-        async def run_workflow(
-            me: ActorId, value: Value, reply: Any, payload: Any, metadata: Any
-        ) -> Any:
-            routing = value.routing
-            if routing is None:
-                return await inner(me, value, reply, payload, metadata)
-            step = "pipe" if isinstance(routing, Pipe) else "forward"
-            attrs = kv(
-                roost__caller=str(me), roost__workflow__step=step,
-                roost__target__actor=routing.actor, roost__target__action=routing.action,
-            )  # fmt: skip
-            with span(tracer, f"roost.{step} {routing.action}", SpanKind.INTERNAL, attrs):
-                return await inner(me, value, reply, payload, metadata)
+    """Pipes and forwards (around `run_workflow`: effects started there nest under them),
+    effects, broadcasts, and one span per broadcast delivery."""
+    _wrap(rt, "run_workflow", lambda inner: _pipe(inner, tracer))
+    _wrap(rt, "_effect", lambda inner: _effect(inner, tracer))
+    _wrap(rt, "broadcast", lambda inner: _broadcast(inner, tracer))
+    _wrap(rt, "_deliver", lambda inner: _deliver(inner, tracer))
 
-        return run_workflow
 
-    def effects(inner: AsyncFn) -> AsyncFn:
-        async def effect(me: ActorId, e: Effect, metadata: Any) -> None:
-            attrs = kv(
-                roost__caller=str(me), roost__workflow__step="effect",
-                roost__target__actor=e.actor, roost__target__action=e.action,
-                roost__effect__delay_ms=e.delay_ms or None,
-            )  # fmt: skip
-            with span(tracer, f"roost.effect {e.action}", SpanKind.INTERNAL, attrs):
-                await inner(me, e, metadata)
+def _pipe(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
+    async def run_workflow(
+        me: ActorId, value: Value, reply: Any, payload: Any, metadata: Any
+    ) -> Any:
+        routing = value.routing
+        if routing is None:
+            return await inner(me, value, reply, payload, metadata)
+        step = "pipe" if isinstance(routing, Pipe) else "forward"
+        attrs = kv(
+            roost__caller=str(me), roost__workflow__step=step,
+            roost__target__actor=routing.actor, roost__target__action=routing.action,
+        )  # fmt: skip
+        with span(tracer, f"roost.{step} {routing.action}", SpanKind.INTERNAL, attrs):
+            return await inner(me, value, reply, payload, metadata)
 
-        return effect
+    return run_workflow
 
-    def broadcasts(inner: AsyncFn) -> AsyncFn:
-        async def broadcast(system: str, step: Broadcast, metadata: Any, caller: Any) -> None:
-            attrs = kv(
-                roost__system=step.system or system, roost__channel=step.channel,
-                roost__caller=None if caller is None else str(caller),
-            )  # fmt: skip
-            with span(tracer, f"roost.broadcast {step.channel}", SpanKind.PRODUCER, attrs):
-                await inner(system, step, inject(metadata), caller)
 
-        return broadcast
+def _effect(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
+    async def effect(me: ActorId, e: Effect, metadata: Any) -> None:
+        attrs = kv(
+            roost__caller=str(me), roost__workflow__step="effect",
+            roost__target__actor=e.actor, roost__target__action=e.action,
+            roost__effect__delay_ms=e.delay_ms or None,
+        )  # fmt: skip
+        with span(tracer, f"roost.effect {e.action}", SpanKind.INTERNAL, attrs):
+            await inner(me, e, metadata)
 
-    def deliveries(inner: AsyncFn) -> AsyncFn:
-        async def deliver(
-            act: Any, action: str, payload: Any, metadata: Any, caller: Any, bid: str
-        ) -> None:
-            attrs = kv(
-                roost__system=act.key.system, roost__actor=act.key.actor, roost__action=action,
-                roost__broadcast__id=bid,
-            )  # fmt: skip
-            with span(tracer, f"roost.deliver {action}", SpanKind.CONSUMER, attrs,
-                      remote_parent(metadata)):  # fmt: skip
-                await inner(act, action, payload, metadata, caller, bid)
+    return effect
 
-        return deliver
 
-    _wrap(rt, "run_workflow", pipes)
-    _wrap(rt, "_effect", effects)
-    _wrap(rt, "broadcast", broadcasts)
-    _wrap(rt, "_deliver", deliveries)
+def _broadcast(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
+    async def broadcast(system: str, step: Broadcast, metadata: Any, caller: Any) -> None:
+        attrs = kv(
+            roost__system=step.system or system, roost__channel=step.channel,
+            roost__caller=None if caller is None else str(caller),
+        )  # fmt: skip
+        with span(tracer, f"roost.broadcast {step.channel}", SpanKind.PRODUCER, attrs):
+            await inner(system, step, inject(metadata), caller)
+
+    return broadcast
+
+
+def _deliver(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
+    async def deliver(
+        act: Any, action: str, payload: Any, metadata: Any, caller: Any, bid: str
+    ) -> None:
+        attrs = kv(
+            roost__system=act.key.system, roost__actor=act.key.actor, roost__action=action,
+            roost__broadcast__id=bid,
+        )  # fmt: skip
+        # on a peer's node the context comes in the broadcast's metadata
+        with span(tracer, f"roost.deliver {action}", SpanKind.CONSUMER, attrs,
+                  remote_parent(metadata)):  # fmt: skip
+            await inner(act, action, payload, metadata, caller, bid)
+
+    return deliver
 
 
 def _scheduler(sched: Scheduler, tracer: Tracer) -> None:
