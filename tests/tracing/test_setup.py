@@ -71,3 +71,25 @@ def test_console_exporter_turns_tracing_on() -> None:
         assert tracing.on and tracing.tracer is not None
     finally:
         tracing.shutdown()
+
+
+def test_off_never_imports_opentelemetry() -> None:
+    """Off, a node's process does not load the SDK at all (a core install does not have it)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys, roost\n"
+        "from examples.counters import Incrementor\n"
+        "async def main():\n"
+        "    async with roost.ActorSystem('s', actors=[Incrementor]) as system:\n"
+        "        await system.invoke('incrementor', 'add', {'value': 1})\n"
+        "asyncio.run(main())\n"
+        "import roost.node.node\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}  # no OTEL_* from the caller's environment
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"
