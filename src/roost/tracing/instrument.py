@@ -1,12 +1,14 @@
 """Spans on a `Core`'s call path, put in place once when tracing is on.
 
 Each hook replaces one bound method on one object of the node with a wrapper that starts a span
-and calls the original: routing (`Router.invoke`), forwards (the forwarder's `forward`: the only
-place trace context is written into an outgoing call's metadata), turns (`Runtime.invoke`),
-workflow steps (`run_workflow` for pipes and forwards, `_effect`, `broadcast`, `_deliver`) and the
-scheduler (`schedule`, `_fire`). With tracing off none of this runs, so the untraced path is the
-code as written, with no extra call or branch per invocation. A method that is missing (renamed
-in a refactor) fails at startup, loudly, rather than leaving a gap in every trace.
+and calls the original: routing (`Router.invoke`), forwards (the router's forwarder, whatever its
+transport, behind a `_TracedForwarder`), turns (`Runtime.invoke`), workflow steps (`run_workflow`
+for pipes and forwards, `_effect`, `broadcast`, `_deliver`) and the scheduler (`schedule`,
+`_fire`). Trace context is written into a call's metadata where it leaves this node: forwards,
+broadcasts, and schedules (the row keeps it until the call fires). With tracing off none of this
+runs, so the untraced path is the code as written, with no extra call or branch per invocation.
+A method that is missing (renamed in a refactor) fails at startup, loudly, rather than leaving a
+gap in every trace.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from roost.tracing.spans import kv, link_to, remote_parent, span
 if TYPE_CHECKING:
     from roost.membership.base import Member
     from roost.node.core import Core
-    from roost.placement.router import Router
+    from roost.placement.router import Forwarder, Router
     from roost.runtime.host import Runtime
     from roost.runtime.reserved import Scheduler
     from roost.sdk.context import ActorId
@@ -42,11 +44,12 @@ def _wrap(obj: object, name: str, make: Callable[[AsyncFn], AsyncFn]) -> None:
 
 
 def instrument(core: Core, tracing: Tracing) -> None:
+    """Put the spans in place on `core` (once, at construction; see the module doc)."""
     tracer = tracing.tracer
     assert tracer is not None
     _route(core.router, tracer, core.node_id)
     if core.router.forwarder is not None:
-        _forward(core.router.forwarder, tracer)
+        core.router.forwarder = _TracedForwarder(core.router.forwarder, tracer)
     _turns(core.runtime, tracer)
     _workflows(core.runtime, tracer)
     _scheduler(core.scheduler, tracer)
@@ -86,27 +89,32 @@ def _route(router: Router, tracer: Tracer, node_id: str) -> None:
     _wrap(router, "invoke", make)
 
 
-def _forward(forwarder: object, tracer: Tracer) -> None:
-    def make(inner: AsyncFn) -> AsyncFn:
-        async def forward(
-            member: Member, system: str, actor: str, action: str, payload: Any, *,
-            metadata: Mapping[str, str] | None, hops: int, **kw: Any,
-        ) -> Any:  # fmt: skip
-            host, _, port = member.http.rpartition(":")
-            attrs = kv(
-                roost__peer=member.id, server__address=host or member.http,
-                server__port=int(port) if port.isdigit() else None, roost__hops=hops,
-                roost__system=system, roost__actor=actor, roost__action=action,
+class _TracedForwarder:
+    """The router's forwarder with a CLIENT span per forward, and the span's trace context in
+    the forwarded call's metadata (how the next node continues the trace, over any transport)."""
+
+    def __init__(self, inner: Forwarder, tracer: Tracer) -> None:
+        self.inner = inner
+        self.tracer = tracer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # the rest of the forwarder's surface, as it is
+
+    async def forward(
+        self, member: Member, system: str, actor: str, action: str, payload: Any, *,
+        metadata: Mapping[str, str] | None, hops: int, **kw: Any,
+    ) -> Any:  # fmt: skip
+        host, _, port = member.http.rpartition(":")
+        attrs = kv(
+            roost__peer=member.id, server__address=host or member.http,
+            server__port=int(port) if port.isdigit() else None, roost__hops=hops,
+            roost__system=system, roost__actor=actor, roost__action=action,
+        )  # fmt: skip
+        with span(self.tracer, f"roost.forward {action}", SpanKind.CLIENT, attrs):
+            return await self.inner.forward(
+                member, system, actor, action, payload,
+                metadata=inject(metadata), hops=hops, **kw,
             )  # fmt: skip
-            with span(tracer, f"roost.forward {action}", SpanKind.CLIENT, attrs):
-                return await inner(
-                    member, system, actor, action, payload,
-                    metadata=inject(metadata), hops=hops, **kw,
-                )  # fmt: skip
-
-        return forward
-
-    _wrap(forwarder, "forward", make)
 
 
 def _turns(rt: Runtime, tracer: Tracer) -> None:
