@@ -206,6 +206,8 @@ def within_noise(off: dict[str, float], before: dict[str, float], higher_is_bett
 
 def render(r: dict[str, Any]) -> str:
     ip, ht = r["inprocess"], r.get("http", {})
+    load = r.get("_meta", {}).get("load")
+    ran = f" The 1-minute load average was {load[0]:g} to {load[1]:g} (2 cores)." if load else ""
     rows = []
     for label, sect, key, up in (
         ("in-process, one caller: calls/s", ip, "one_per_s", True),
@@ -239,9 +241,19 @@ queue drops spans rather than block a turn once it is full: 2,048 spans by defau
 noise": *off* is not worse than *before* by more than the spread (max - min) of either's runs
 (with tracing off the code on a call's path is the code before it: nothing is wrapped and the
 HTTP route is the same handler, so any difference is the machine's). Ratios in brackets: *off*
-to *before*, *on* to *off*.
+to *before*, *on* to *off*.{ran}
 
 | figure | before tracing | tracing off | tracing on, 100% | off within noise |
 |---|---|---|---|---|
 {chr(10).join(rows)}
+
+Reading it: the in-process and HTTP rates swing by a factor of two or more between rounds on
+this shared machine, so the server's CPU time per request is the figure to compare; with tracing
+off it is no higher than before (the handler and call path are the same code). With every call
+sampled, each span costs the OpenTelemetry Python SDK on the order of 100 us of CPU here,
+creating it and then encoding it for export in the batch thread (which shares the GIL): an
+in-process call makes one span (its turn), an HTTP call two or three (the request, the turn, a
+statestore write). That is why a busy mesh should sample a fraction of new traces
+(`OTEL_TRACES_SAMPLER=parentbased_traceidratio`); a span that is not sampled is not recorded or
+exported.
 """
