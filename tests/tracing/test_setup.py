@@ -93,3 +93,18 @@ def test_off_never_imports_opentelemetry() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_flag_and_its_variable_reach_the_config() -> None:
+    import argparse
+
+    from roost.node.config import add_arguments, from_args
+
+    def parse(argv: list[str], env: dict[str, str]) -> str | None:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        return from_args(parser.parse_args(argv), env).otlp_endpoint
+
+    assert parse([], {}) is None
+    assert parse(["--otlp-endpoint", "http://c:4318"], {}) == "http://c:4318"
+    assert parse([], {"ROOST_OTLP_ENDPOINT": "http://d:4318"}) == "http://d:4318"
