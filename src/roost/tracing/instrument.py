@@ -2,7 +2,7 @@
 
 Each hook replaces one bound method on one object of the node with a wrapper that starts a span
 and calls the original: routing (`Router.invoke`), forwards (the router's forwarder, whatever its
-transport, behind a `_TracedForwarder`), turns (`Runtime.invoke`), workflow steps (`run_workflow`
+transport, behind a `TracedForwarder`), turns (`Runtime.invoke`), workflow steps (`run_workflow`
 for pipes and forwards, `_effect`, `broadcast`, `_deliver`) and the scheduler (`schedule`,
 `_fire`). Trace context is written into a call's metadata where it leaves this node: forwards,
 broadcasts, and schedules (the row keeps it until the call fires). With tracing off none of this
@@ -49,7 +49,7 @@ def instrument(core: Core, tracing: Tracing) -> None:
     assert tracer is not None
     _route(core.router, tracer, core.node_id)
     if core.router.forwarder is not None:
-        core.router.forwarder = _TracedForwarder(core.router.forwarder, tracer)
+        core.router.forwarder = tracing.forwarder(core.router.forwarder)
     _turns(core.runtime, tracer)
     _workflows(core.runtime, tracer)
     _scheduler(core.scheduler, tracer)
@@ -89,7 +89,7 @@ def _route(router: Router, tracer: Tracer, node_id: str) -> None:
     _wrap(router, "invoke", make)
 
 
-class _TracedForwarder:
+class TracedForwarder:
     """The router's forwarder with a CLIENT span per forward, and the span's trace context in
     the forwarded call's metadata (how the next node continues the trace, over any transport)."""
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from roost.node.core import Core
+    from roost.placement.router import Forwarder
     from roost.statestore.base import StateStore
     from roost.tracing.server import Response, ServerSpan
 
@@ -76,6 +77,17 @@ class Tracing:
         from roost.tracing.store import TracedStore
 
         return TracedStore(store, self)
+
+    def forwarder(self, forwarder: Forwarder) -> Forwarder:
+        """`forwarder` with a span per forward that writes the trace context into the call's
+        metadata (itself when off). `instrument` does this for the forwarder `Core` was given;
+        a forwarder set on the router later needs it too."""
+        if not self.on:
+            return forwarder
+        from roost.tracing.instrument import TracedForwarder
+
+        assert self.tracer is not None
+        return TracedForwarder(forwarder, self.tracer)
 
     def instrument(self, core: Core) -> None:
         """Spans on routing, forwards, turns, workflows and the scheduler of `core` (no-op off)."""
