@@ -13,8 +13,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY examples ./examples
-# With the `operator` extra: the operator stage installs from these wheels too.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[operator]"
+# With the `operator` extra (the operator stage installs from these wheels too) and the
+# `tracing` extra (OpenTelemetry, imported only when a node is given an OTLP endpoint).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[operator,tracing]"
 
 # --- operator: docker build --target operator ---------------------------------------------
 # roost-operator (kopf) reconciles Spawn's ActorHost resources into what the Helm chart renders,
@@ -23,10 +24,10 @@ FROM python:3.11-slim-bookworm AS operator
 RUN groupadd --system --gid 10001 roost \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
         --shell /usr/sbin/nologin roost
-# Every wheel the builder made: roost and the closure of roost[operator] (kopf, the Kubernetes
-# client, embedded Helm), nothing fetched at install time.
+# roost[operator] (kopf, the Kubernetes client, embedded Helm) from the builder's wheels only,
+# nothing fetched at install time.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
+    pip install --no-cache-dir --no-index --find-links=/wheels "roost[operator]"
 # The chart is the single source of the manifests: the operator renders this copy.
 COPY helm/roost /opt/roost/chart
 ENV PYTHONUNBUFFERED=1 \
@@ -54,10 +55,11 @@ RUN groupadd --system --gid 10001 roost \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/roost --create-home \
         --shell /usr/sbin/nologin roost
 
-# Installed from the builder's wheels only (--no-index), through a bind mount, so no wheel and
-# no pip cache stays in a layer. The code is root-owned: the node cannot rewrite itself.
+# roost[tracing] from the builder's wheels only (--no-index; not the operator's), through a bind
+# mount, so no wheel and no pip cache stays in a layer. The code is root-owned: the node cannot
+# rewrite itself.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/roost-*.whl
+    pip install --no-cache-dir --no-index --find-links=/wheels "roost[tracing]"
 
 # No secret has a default here: ROOST_STATESTORE_KEY and ROOST_CLUSTER_SECRET come from the
 # environment at run time (a Kubernetes Secret), never from a layer.

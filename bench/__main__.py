@@ -9,7 +9,7 @@ Suites: core (in-process, memory, HTTP vs bare aiohttp), typed (typed vs dict st
 peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
 rolling restart, handoff), scaling (CPU per call on 1, 3, 5 and 10 nodes), stores,
-membership, soak (one node at twice its capacity), ray
+membership, soak (one node at twice its capacity), tracing (what tracing costs, off and on), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
 bench/STORES.md and bench/MEMBERSHIP.md are sections of RESULTS.md now (`stores.render`,
 `membership.render`), so every figure has one home.
@@ -44,6 +44,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         scaling,
         soak,
         stores,
+        tracing,
         typed,
     )
 
@@ -57,6 +58,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         "stores": stores.run,
         "membership": membership.run,
         "soak": soak.run,
+        "tracing": tracing.run,
         # last: its ~200 worker processes push the load average past 100, and the 1-minute
         # average lags into whatever runs next
         "ray": ray_suite.run,

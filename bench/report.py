@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import membership, soak, stores
+from bench import membership, soak, stores, tracing
 
 S = dict[str, float]
 
@@ -219,4 +219,6 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
         parts.append(membership_section(suites["membership"]))
     if "soak" in suites:
         parts.append(soak.render(suites["soak"]))
+    if "tracing" in suites:
+        parts.append(tracing.render(suites["tracing"]))
     return "\n".join(parts)

@@ -768,3 +768,17 @@ def test_api_tokens_go_into_the_secret(helm: ModuleType) -> None:
     assert base64.b64decode(data["ROOST_API_TOKENS"]).decode() == tokens
     ref = rendered.env["ROOST_API_TOKENS"]["valueFrom"]["secretKeyRef"]
     assert ref["key"] == "ROOST_API_TOKENS" and ref["optional"] is True
+
+
+def test_tracing_sends_otlp_to_the_endpoint_value(helm: ModuleType, default: Rendered) -> None:
+    assert not {"ROOST_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"} & set(default.env)  # off by default
+    rendered = render(helm, {"tracing": {
+        "otlpEndpoint": "http://otel-collector.observability:4318",
+        "sampler": "parentbased_traceidratio", "samplerArg": "0.1"}})  # fmt: skip
+    env = {k: v.get("value") for k, v in rendered.env.items()}
+    assert env["ROOST_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    assert env["OTEL_SERVICE_NAME"] == rendered.statefulset["metadata"]["name"]
+    with pytest.raises(Exception, match="otlpEndpoint"):
+        render(helm, {"tracing": {"otlpEndpoint": "collector:4318"}})

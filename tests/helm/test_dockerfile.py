@@ -135,9 +135,12 @@ def test_operator_image_runs_the_operator_on_the_chart_it_ships() -> None:
     source, target = shlex.split(copy)
     assert source == "helm/roost" and (ROOT / source / "Chart.yaml").exists()
     assert f"ROOST_CHART_DIR={target}" in flat["ENV"]
-    # the builder makes the wheels of roost[operator]; this stage installs all of them
-    assert any('".[operator]"' in a for w, a in instructions() if w == "RUN")
-    assert "/wheels/*.whl" in " ".join(a for w, a in steps if w == "RUN")
+    # the builder makes the wheels of roost[operator,tracing]; this stage installs the
+    # operator's closure from them, the node stage the tracing one (not kopf and Kubernetes)
+    assert any('".[operator,tracing]"' in a for w, a in instructions() if w == "RUN")
+    assert '"roost[operator]"' in " ".join(a for w, a in steps if w == "RUN")
+    node_runs = " ".join(a for w, a in runtime_stage() if w == "RUN")
+    assert '"roost[tracing]"' in node_runs and "operator" not in node_runs
     uid, _, gid = flat["USER"].partition(":")
     pod = yaml.safe_load((CHART / "values.yaml").read_text())["podSecurityContext"]
     assert (int(uid), int(gid)) == (pod["runAsUser"], pod["runAsGroup"])

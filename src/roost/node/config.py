@@ -143,6 +143,13 @@ OPTIONS: tuple[Option, ...] = (
         "bool",
     ),
     Option(
+        "--otlp-endpoint",
+        "ROOST_OTLP_ENDPOINT",
+        None,
+        "send traces over OTLP/HTTP to this base URL (e.g. http://collector:4318); the standard "
+        "OTEL_* variables also turn tracing on and tune it (docs/observability.md)",
+    ),
+    Option(
         "--policies",
         "ROOST_POLICIES_DIR",
         None,
@@ -207,6 +214,7 @@ class NodeConfig:
     api_tokens: tuple[str, ...] = field(default=(), repr=False)  # ROOST_API_TOKENS (secret)
     metrics_auth: bool = False  # /metrics needs a token too (only with api_tokens)
     policies: str | None = None  # directory of ACL policy files; None: allow every call
+    otlp_endpoint: str | None = None  # OTLP/HTTP base URL; tracing also follows OTEL_* variables
     demo: bool = False
 
     @property

@@ -35,6 +35,7 @@ from roost.statestore.base import ActorKey, ScannedRow, StateStore
 from roost.statestore.crypto import generate_key, parse_key
 from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.routed import RoutedStore
+from roost.tracing import OFF, Tracing
 
 log = logging.getLogger("roost.node")
 
@@ -55,11 +56,12 @@ class Core:
         request_timeout: float = 30.0,
         forwarder: Forwarder | None = None,
         policies: PolicySet | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.node_id = node_id
         self.policies = policies  # ACLs; None: every call is allowed
         self.systems = dict(systems)
-        self.store: StateStore = MeteredStore(store, metrics)
+        self.store: StateStore = tracing.store(MeteredStore(store, metrics))  # spans when on
         self.metrics = metrics
         self.runtime = Runtime(
             node_id=node_id, store=self.store, systems=systems, metrics=metrics, lease_s=lease_s
@@ -95,6 +97,7 @@ class Core:
         self.runtime.route = self._deliver
         self._driver: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
+        tracing.instrument(self)  # spans on routing, turns, workflows, schedules (when on)
         metrics.gauge(
             "roost_active_activations",
             lambda: [(k, float(v)) for k, v in self.runtime.counts_by_type().items()],

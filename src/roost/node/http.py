@@ -53,6 +53,7 @@ API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token 
 RING_VERSION = "X-Roost-Ring-Version"  # on every reply: owner-aware clients see a stale ring
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INVOKE_ROUTE = "/v1/systems/{system}/actors/{actor}/actions/{action}"
 
 
 def error_response(exc: RoostError) -> web.Response:
@@ -278,7 +279,8 @@ class HttpApi:
         app[ROUTER] = self.node.core.router
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
-        r.add_post(base + "/actions/{action}", self.invoke)
+        # traced only when tracing is on: off, the route is the untraced handler itself
+        r.add_post(INVOKE_ROUTE, self.traced_invoke if self.node.tracing.on else self.invoke)
         r.add_post(base + "/spawn", self.spawn)
         r.add_get(base + "/state", self.state)
         r.add_get("/v1/systems", self.systems)
@@ -294,6 +296,13 @@ class HttpApi:
         # public, like /healthz; with the typed actions of the systems hosted here
         r.add_get(openapi.OPENAPI_PATH, openapi.handler(lambda: self.node.systems))
         return app
+
+    async def traced_invoke(self, request: web.Request) -> web.Response:
+        """`invoke` in a server span: `traceparent` in from the request, out on the response."""
+        return await self.node.tracing.serve(
+            request.headers, request.method, INVOKE_ROUTE, request.path,
+            lambda: self.invoke(request),
+        )  # fmt: skip
 
     async def invoke(self, request: web.Request) -> web.Response:
         try:

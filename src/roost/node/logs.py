@@ -16,6 +16,7 @@ from typing import TextIO
 import orjson
 
 from roost.requestctx import current
+from roost.tracing import TraceFilter
 
 # Record attributes the formatters print themselves (the rest of a record's extras go as-is).
 _CONTEXT = ("request_id", "system", "actor")
@@ -78,11 +79,15 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         d = record.__dict__
         rid = d.get("request_id")
-        if rid is None:
+        trace = d.get("trace_id")
+        if rid is None and trace is None:
             return line
         where = "/".join(str(d[k]) for k in ("system", "actor") if d.get(k) is not None)
+        tags = [f"req={rid}"] if rid is not None else []
+        tags += [where] if where else []
+        tags += [f"trace={trace}"] if trace is not None else []
         head, sep, tail = line.partition("\n")  # keep a traceback below the tagged line
-        return f"{head} (req={rid}{' ' + where if where else ''}){sep}{tail}"
+        return f"{head} ({' '.join(tags)}){sep}{tail}"
 
 
 def handler(fmt: str = "text", node_id: str = "", stream: TextIO | None = None) -> logging.Handler:
@@ -90,6 +95,7 @@ def handler(fmt: str = "text", node_id: str = "", stream: TextIO | None = None) 
     h: logging.StreamHandler[TextIO] = logging.StreamHandler(stream or sys.stderr)
     h.setFormatter(JsonFormatter(node_id) if fmt == "json" else TextFormatter(node_id))
     h.addFilter(RequestFilter())
+    h.addFilter(TraceFilter())  # trace_id/span_id on lines written inside a traced call
     return h
 
 

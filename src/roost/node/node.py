@@ -53,6 +53,8 @@ from roost.statestore.crypto import Keyring
 from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.routed import RoutedStore
 from roost.statestore.url import open_backend, redact
+from roost.tracing import Tracing
+from roost.tracing import from_config as tracing_from_config
 
 log = logging.getLogger("roost.node")
 
@@ -71,6 +73,7 @@ class Node:
         *,
         actor_classes: Sequence[type] | None = None,
         membership: Membership | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         config.validate()
         self.config = config
@@ -105,6 +108,7 @@ class Node:
             else None
         )
         self.forwarder = _forwarder(internal_key, self.tls) if config.cluster_mode else None
+        self.tracing = tracing or tracing_from_config(config.node_id, config.otlp_endpoint)
         self.core = Core(
             node_id=config.node_id,
             systems=systems,
@@ -114,6 +118,7 @@ class Node:
             request_timeout=config.request_timeout,
             forwarder=self.forwarder,
             policies=self.policies,
+            tracing=self.tracing,
         )
         self.remote = (
             HttpRemoteSystems(
@@ -332,6 +337,7 @@ class Node:
             await self.forwarder.close()
         if self.remote is not None:
             await self.remote.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # export the spans still queued
         local.unregister(local.ANY, self)
 
     # --- used by the HTTP API -------------------------------------------------------------------

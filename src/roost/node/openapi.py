@@ -176,6 +176,8 @@ def _actor_paths() -> dict[str, Schema]:
                     _p("X-Roost-Timeout-Ms"),
                     _p("X-Roost-Type"),
                     _p("X-Request-Id"),
+                    _p("traceparent"),
+                    _p("tracestate"),
                 ],
                 body={
                     "required": False,

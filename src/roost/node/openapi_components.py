@@ -210,6 +210,18 @@ def _parameters() -> dict[str, Schema]:
             "anything else is replaced by a new id); echoed in the response",
             {"type": "string"},
         ),
+        "traceparent": header(
+            "traceparent",
+            "W3C trace context: with tracing on (docs/observability.md) the call continues this "
+            "trace, and the response's `traceparent` header names the trace and this request's "
+            "span; ignored when malformed or when tracing is off",
+            {"type": "string", "example": f"00-{'4bf92f3577b34da6' * 2}-00f067aa0ba902b7-01"},
+        ),
+        "tracestate": header(
+            "tracestate",
+            "W3C trace context: vendor entries carried with `traceparent`",
+            {"type": "string"},
+        ),
     }
 
 

@@ -25,6 +25,7 @@ from roost.statestore.encrypted import EncryptedStore
 from roost.statestore.memory import MemoryStore
 from roost.statestore.sqlite import sqlite_path
 from roost.statestore.url import open_backend
+from roost.tracing import OFF, Tracing
 
 if TYPE_CHECKING:
     from roost.sdk.refs import Target
@@ -39,6 +40,7 @@ class ActorSystem:
     `statestore` is a URL (``sqlite:///roost.db``, ``postgresql://...``), an adapter object, or
     None for memory only. The key comes from `key`, else ROOST_STATESTORE_KEY; for SQLite with
     neither, a key is generated once and kept beside the database file (``<db>.key``, 0600).
+    `tracing` (e.g. ``roost.tracing.from_config(node_id)``) traces its calls; off by default.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class ActorSystem:
         node_id: str = "local",
         lease_s: float = 10.0,
         request_timeout: float = 30.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.name = name
         types = build_types(actors)
@@ -71,6 +74,7 @@ class ActorSystem:
             metrics=self.metrics,
             lease_s=lease_s,
             request_timeout=request_timeout,
+            tracing=tracing or OFF,
         )
 
     @property

@@ -22,6 +22,7 @@ import orjson
 
 from roost.errors import Internal, Timeout, Unavailable, error_from_body
 from roost.sdk.state import encode_json
+from roost.tracing import headers as trace_headers
 
 
 class HttpRemoteSystems:
@@ -77,6 +78,7 @@ class HttpRemoteSystems:
             headers["Authorization"] = f"Bearer {self.tokens[system]}"
         if metadata:
             headers["X-Roost-Metadata"] = orjson.dumps(dict(metadata)).decode()
+        headers.update(trace_headers())  # W3C trace context: the other cluster continues it
         body = b"" if payload is None else encode_json(payload)
         try:
             async with self._client().post(

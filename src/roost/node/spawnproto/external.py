@@ -26,6 +26,7 @@ from roost.sdk.context import ActorId, Context
 from roost.sdk.state import ProtobufCodec
 from roost.sdk.value import Value
 from roost.sdk.workflow import Channel, Timer
+from roost.tracing import inject
 
 STATE_CODEC = ProtobufCodec(A.ActorState)
 _KINDS = {A.UNNAMED: "unnamed", A.POOLED: "pooled"}  # every other kind runs as a named actor
@@ -63,7 +64,7 @@ class HostActor:
         if self.stateful and state.HasField("state"):
             cur.state.CopyFrom(state.state)
         cur.tags.update(state.tags)
-        cur.metadata.update(ctx.metadata)
+        cur.metadata.update(inject(ctx.metadata) or {})  # + the turn's W3C trace context
         if ctx.caller is not None:
             inv.caller.CopyFrom(_actor_id(ctx.caller))
             cur.caller.CopyFrom(inv.caller)
