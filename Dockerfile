@@ -27,7 +27,7 @@ RUN groupadd --system --gid 10001 roost \
 # roost[operator] (kopf, the Kubernetes client, embedded Helm) from the builder's wheels only,
 # nothing fetched at install time.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels "roost[operator]"
+    pip install --no-cache-dir --no-index --find-links=/wheels "$(echo /wheels/roost-*.whl)[operator]"
 # The chart is the single source of the manifests: the operator renders this copy.
 COPY helm/roost /opt/roost/chart
 ENV PYTHONUNBUFFERED=1 \
@@ -59,7 +59,7 @@ RUN groupadd --system --gid 10001 roost \
 # mount, so no wheel and no pip cache stays in a layer. The code is root-owned: the node cannot
 # rewrite itself.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels "roost[tracing]"
+    pip install --no-cache-dir --no-index --find-links=/wheels "$(echo /wheels/roost-*.whl)[tracing]"
 
 # No secret has a default here: ROOST_STATESTORE_KEY and ROOST_CLUSTER_SECRET come from the
 # environment at run time (a Kubernetes Secret), never from a layer.

@@ -173,6 +173,7 @@ def _workflows(rt: Runtime, tracer: Tracer) -> None:
     _wrap(rt, "_effect", lambda inner: _effect(inner, tracer))
     _wrap(rt, "broadcast", lambda inner: _broadcast(inner, tracer))
     _wrap(rt, "_deliver", lambda inner: _deliver(inner, tracer))
+    _wrap(rt, "_deliver_named", lambda inner: _deliver_named(inner, tracer))
 
 
 def _pipe(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
@@ -230,6 +231,22 @@ def _deliver(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
         with span(tracer, f"roost.deliver {action}", SpanKind.CONSUMER, attrs,
                   remote_parent(metadata)):  # fmt: skip
             await inner(act, action, payload, metadata, caller, bid)
+
+    return deliver
+
+
+def _deliver_named(inner: AsyncFn, tracer: Tracer) -> AsyncFn:
+    """A delivery to a named subscriber: routed to its owner, which activates it if need be."""
+
+    async def deliver(
+        system: str, actor: str, action: str, payload: Any, metadata: Any, caller: Any, bid: str
+    ) -> None:
+        attrs = kv(
+            roost__system=system, roost__actor=actor, roost__action=action,
+            roost__broadcast__id=bid,
+        )  # fmt: skip
+        with span(tracer, f"roost.deliver {action}", SpanKind.PRODUCER, attrs):
+            await inner(system, actor, action, payload, inject(metadata), caller, bid)
 
     return deliver
 
