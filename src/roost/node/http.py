@@ -19,65 +19,31 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from roost.errors import (
     BadRequest,
-    Internal,
     PayloadTooLarge,
     RoostError,
     SystemNotFound,
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.membership.systems import any_host, hosts_system, named_systems
 from roost.node import openapi
 from roost.node.apiauth import ApiAuth
-from roost.node.status import StatusApi
-from roost.placement.router import SYSTEMS_TAG, hosts_system
+from roost.node.responses import JSON, error_response, json_response
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
-from roost.sdk.state import encode_json, message_from, parse_json_payload
+from roost.sdk.state import message_from, parse_json_payload
 from roost.sdk.workflow import Broadcast
 
 if TYPE_CHECKING:
-    from roost.node.node import Node
+    from roost.node.surface import HttpNode
 
 log = logging.getLogger("roost.http")
 
-JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
 API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error_response(exc: RoostError) -> web.Response:
-    if exc.status >= 500:  # 503s come in floods during drains and outages: debug only
-        log.log(logging.DEBUG if exc.status == 503 else logging.WARNING, "%s", exc.message)
-    headers = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
-    resp = web.Response(
-        status=exc.status, body=orjson.dumps(exc.to_json()), content_type=JSON, headers=headers
-    )
-    if exc.details.get("close"):  # the request left the connection unusable (unreadable body)
-        resp.force_close()
-    return resp
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    try:
-        body = encode_json(data)
-    except (TypeError, ValueError):
-        body = _encode_reply(data)
-    return web.Response(status=status, body=body, content_type=JSON)
-
-
-def _encode_reply(data: Any) -> bytes:
-    from google.protobuf.json_format import MessageToDict
-    from google.protobuf.message import Message
-
-    if isinstance(data, Message):
-        return orjson.dumps(MessageToDict(data))
-    raise Internal(f"the action's reply is not JSON-serialisable: {type(data).__name__}")
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -249,9 +215,10 @@ def reply_response(request: web.Request, reply: Any, *, internal: bool = False) 
 class HttpApi:
     """Routes of one node. Holds no state of its own beyond the node reference."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: HttpNode, extra: Callable[[web.UrlDispatcher], None]) -> None:
         self.node = node
-        self.max_body = node.config.max_body
+        self.extra = extra  # adds the routes of other parts (the cluster page, Spawn's push)
+        self.max_body = node.max_body
         self._good: set[str] = set()  # names validated before: a set hit is cheaper than a regex
 
     def _checked(self, value: str, what: str) -> str:
@@ -280,7 +247,7 @@ class HttpApi:
         r.add_get("/metrics", self.metrics)
         r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
         r.add_post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
-        StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
+        self.extra(r)
         r.add_get(openapi.OPENAPI_PATH, openapi.handler())  # public, like /healthz
         return app
 
@@ -301,7 +268,7 @@ class HttpApi:
             timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
             if delay_ms is not None or at_ms is not None:
-                sid = await node.core.schedule(
+                sid = await node.schedule(
                     actor, action, payload, system=system, parent=parent, metadata=metadata,
                     delay_ms=delay_ms, at_ms=at_ms,
                 )  # fmt: skip
@@ -342,7 +309,7 @@ class HttpApi:
             if not isinstance(body, dict) or not isinstance(body.get("parent"), str):
                 raise BadRequest('spawn body must be {"parent": "TEMPLATE"}')
             parent = _name(body["parent"], "parent template")
-            await self.node.core.spawn(system, actor, parent)
+            await self.node.spawn(system, actor, parent)
             return json_response({"actor": actor, "parent": parent, "system": system})
         except RoostError as exc:
             return error_response(exc)
@@ -363,13 +330,9 @@ class HttpApi:
         """The systems of this cluster (and the remote ones it reaches): who hosts each, its
         actor types and settings, and the actors active on this node per type."""
         node = self.node
-        view = node.membership.view
-        counts = node.core.runtime.counts_by_type()
-        names = set(node.systems)
-        for m in view.members.values():
-            tag = m.tags.get(SYSTEMS_TAG)
-            if tag and m.alive:
-                names.update(tag.split(","))
+        view = node.view()
+        counts = node.counts_by_type()
+        names = set(node.systems) | named_systems(view.members.values())
         out = []
         for name in sorted(names):
             types = node.systems.get(name)
@@ -383,7 +346,7 @@ class HttpApi:
                     "active_here": {t: n for (s, t), n in sorted(counts.items()) if s == name},
                 }
             )
-        remote = node.remote.urls if node.remote is not None else {}
+        remote = node.remote_urls()
         return json_response(
             {
                 "systems": out,
@@ -392,22 +355,22 @@ class HttpApi:
         )
 
     async def members(self, request: web.Request) -> web.Response:
-        view = self.node.membership.view
+        view = self.node.view()
         members = [m.to_json() for m in sorted(view.members.values(), key=lambda m: m.id)]
         return json_response({"members": members, "version": view.version})
 
     async def owner(self, request: web.Request) -> web.Response:
         try:
-            system = request.query.get("system", self.node.config.system)
+            system = request.query.get("system", self.node.default_system)
             actor = request.query.get("actor")
             if actor is None:
                 raise BadRequest("query parameter actor is required")
             _name(system, "system")
             _name(actor, "actor")
-            owner = self.node.core.router.owner(system, actor)
-            view = self.node.membership.view
+            owner = self.node.owner(system, actor)
+            view = self.node.view()
             if owner is None:
-                if not any(m.alive and hosts_system(m, system) for m in view.members.values()):
+                if not any_host(view.members.values(), system):
                     raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
                 raise Unavailable("no active member owns any actor right now")
             member = view.get(owner)
@@ -416,17 +379,17 @@ class HttpApi:
             return error_response(exc)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return json_response({"status": "ok", "node": self.node.config.node_id})
+        return json_response({"status": "ok", "node": self.node.node_id})
 
     async def readyz(self, request: web.Request) -> web.Response:
         try:
             await self.node.check_ready()
         except RoostError as exc:
             return error_response(exc)
-        return json_response({"status": "ready", "node": self.node.config.node_id})
+        return json_response({"status": "ready", "node": self.node.node_id})
 
     async def metrics(self, request: web.Request) -> web.Response:
-        body = await asyncio.get_running_loop().run_in_executor(None, self.node.metrics.render)
+        body = await asyncio.get_running_loop().run_in_executor(None, self.node.render_metrics)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def internal_invoke(self, request: web.Request) -> web.Response:
@@ -472,7 +435,7 @@ class HttpApi:
             data = orjson.loads(body)
             caller = ActorId(*data["caller"]) if data.get("caller") else None
             step = Broadcast(str(data["channel"]), data.get("payload"), data.get("action"))
-            n = await self.node.core.runtime.deliver_local(
+            n = await self.node.deliver_broadcast(
                 request.match_info["system"], step, data.get("metadata") or None, caller,
                 str(data["id"]),
             )  # fmt: skip

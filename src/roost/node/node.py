@@ -29,7 +29,8 @@ from roost.errors import (
     Timeout,
     Unavailable,
 )
-from roost.membership.base import LocalMembership, Membership, MemberStatus
+from roost.membership.base import LocalMembership, Membership, MemberStatus, MemberView
+from roost.membership.systems import SYSTEMS_TAG
 from roost.metrics import Metrics
 from roost.node import local, policies
 from roost.node.apiauth import ApiAuth
@@ -38,12 +39,13 @@ from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
 from roost.node.spawnproto import SpawnProtocol
+from roost.node.status import StatusApi
 from roost.node.tls import NodeTls, remote_context, require_peer_cert
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
-from roost.placement.router import SYSTEMS_TAG
+from roost.placement.ring import Ring
 from roost.runtime.host import RETRY_AFTER
 from roost.runtime.labels import invocation_labels
 from roost.runtime.types import SystemTypes
@@ -186,8 +188,7 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
-        app = HttpApi(self).app()
-        self.spawnproto.add_internal_routes(app)
+        app = self.http_api().app()
         if self.tls is not None and self.tls.mutual:
             app.middlewares.append(require_peer_cert())
         self._runner = web.AppRunner(
@@ -226,6 +227,16 @@ class Node:
         local.register(local.ANY, self)  # `roost.invoke` inside this process goes through us
         self.ready = True
         log.info("node %s ready", cfg.node_id)
+
+    def http_api(self) -> HttpApi:
+        """The HTTP API of this node, with the routes of its other parts."""
+        status = StatusApi(self)
+
+        def extra(r: web.UrlDispatcher) -> None:
+            status.add_routes(r)  # the cluster page and its JSON
+            self.spawnproto.add_internal_routes(r)
+
+        return HttpApi(self, extra)
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, drain, and return the process exit code."""
@@ -446,6 +457,70 @@ class Node:
     @property
     def default_system(self) -> str:
         return self.config.system
+
+    # --- the narrow views the network layers take (roost.node.surface) ---------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.config.node_id
+
+    @property
+    def max_body(self) -> int:
+        return self.config.max_body
+
+    def view(self) -> MemberView:
+        return self.membership.view
+
+    def ring(self) -> Ring:
+        return self.core.router.ring
+
+    def ring_version(self) -> int:
+        return self.core.router.ring.version
+
+    def owner(self, system: str, actor: str) -> str | None:
+        return self.core.router.owner(system, actor)
+
+    def counts_by_type(self) -> Mapping[tuple[str, str], int]:
+        return self.core.runtime.counts_by_type()
+
+    def remote_urls(self) -> Mapping[str, str]:
+        return self.remote.urls if self.remote is not None else {}
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    def last_handoffs(self) -> list[dict[str, object]]:
+        return self.placement.last_handoffs
+
+    async def deliver_broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> int:
+        return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
+
+    async def schedule(
+        self,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        system: str,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        delay_ms: int | None,
+        at_ms: int | None,
+    ) -> str:
+        return await self.core.schedule(
+            actor, action, payload, system=system, parent=parent, metadata=metadata,
+            delay_ms=delay_ms, at_ms=at_ms,
+        )  # fmt: skip
+
+    async def spawn(self, system: str, actor: str, parent: str) -> None:
+        await self.core.spawn(system, actor, parent)
 
     @property
     def gossip_tags(self) -> dict[str, str]:

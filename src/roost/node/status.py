@@ -26,7 +26,7 @@ from roost.membership.base import Member
 from roost.placement.ring import Ring
 
 if TYPE_CHECKING:
-    from roost.node.node import Node
+    from roost.node.surface import StatusNode
 
 STATUS_PATH = "/internal/v1/status"
 PEER_TIMEOUT = 1.5  # seconds; a peer slower than this is shown as not answering
@@ -48,11 +48,11 @@ _UI_HEADERS = {
 }
 
 
-def local_status(node: Node) -> dict[str, Any]:
+def local_status(node: StatusNode) -> dict[str, Any]:
     """This node's own figures (what a peer's internal status call returns)."""
     m = node.metrics
     by_type: dict[tuple[str, str], dict[str, Any]] = {}
-    for (system, type_name), n in node.core.runtime.counts_by_type().items():
+    for (system, type_name), n in node.counts_by_type().items():
         by_type[(system, type_name)] = {"system": system, "type": type_name, "active": n}
     ok = failed = 0
     for (system, type_name, _action, outcome), n in list(m.invocations.items()):
@@ -65,13 +65,13 @@ def local_status(node: Node) -> dict[str, Any]:
         )
         row["invocations"] = row.get("invocations", 0) + n
     return {
-        "id": node.config.node_id,
+        "id": node.node_id,
         "at": time.time(),
         "started_at": node.started_at,
         "ready": node.ready,
         "draining": node.draining,
         "inflight": node.inflight,
-        "ring_version": node.core.router.ring.version,
+        "ring_version": node.ring().version,
         "active": sum(r["active"] for r in by_type.values()),
         "actors": [
             {"invocations": 0, **row} for _, row in sorted(by_type.items(), key=lambda kv: kv[0])
@@ -80,7 +80,7 @@ def local_status(node: Node) -> dict[str, Any]:
         "forwarded": sum(m.forwarded.values()),
         "handoffs": {
             "total": sum(m.handoffs.values()),
-            "recent": list(node.placement.last_handoffs),
+            "recent": list(node.last_handoffs()),
         },
     }
 
@@ -88,7 +88,7 @@ def local_status(node: Node) -> dict[str, Any]:
 class StatusApi:
     """The routes of the cluster page. Holds only caches; everything else is read from `node`."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: StatusNode) -> None:
         self.node = node
         ui = files("roost.node").joinpath("ui")
         self._assets = {name: ui.joinpath(name).read_bytes() for name in _ASSETS}
@@ -147,9 +147,9 @@ class StatusApi:
 
     async def _gather(self) -> dict[str, Any]:
         node = self.node
-        me = node.config.node_id
-        view = node.membership.view
-        ring = node.core.router.ring
+        me = node.node_id
+        view = node.view()
+        ring = node.ring()
         peers = sorted((m for m in view.members.values() if m.alive and m.id != me), key=_id)
         answers = await asyncio.gather(*(self._peer(m) for m in peers))
         nodes = {me: local_status(node), **{m.id: a for m, a in zip(peers, answers, strict=True)}}

@@ -182,7 +182,7 @@ def require_peer_cert() -> Middleware:
     certificate that `--tls-ca` signed (the handshake already refused any other)."""
     from aiohttp import web
 
-    from roost.node.http import error_response
+    from roost.node.responses import error_response
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -36,23 +36,19 @@ from roost.errors import (
     Unavailable,
 )
 from roost.membership.base import Member, MemberStatus, MemberView
+
+# re-exported: code that imported the systems tag from here keeps working
+from roost.membership.systems import SYSTEMS_TAG as SYSTEMS_TAG  # noqa: PLC0414
+from roost.membership.systems import any_host
+from roost.membership.systems import hosts_system as hosts_system  # noqa: PLC0414
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
 from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
 
 HOP_LIMIT = 3
-SYSTEMS_TAG = "systems"  # the comma list of systems a member hosts
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
-
-
-def hosts_system(member: Member | None, system: str) -> bool:
-    """Whether a member hosts `system`, by its `systems` tag (absent: it hosts every system)."""
-    if member is None:
-        return False
-    tag = member.tags.get(SYSTEMS_TAG)
-    return tag is None or system in tag.split(",")
 
 
 class RemoteSystems(Protocol):
@@ -202,9 +198,7 @@ class Router:
                     system, actor, action, payload, parent=parent, metadata=metadata,
                     timeout=self.request_timeout if timeout is None else timeout,
                 )  # fmt: skip
-            if self.view.members and not any(
-                hosts_system(m, system) for m in self.view.members.values() if m.alive
-            ):
+            if self.view.members and not any_host(self.view.members.values(), system):
                 raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
         call = Call(system, actor, action, payload, parent, metadata, caller, dedupe)
         return await self._route(call, hops, timeout)
