@@ -18,8 +18,6 @@ from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
-
 from roost.errors import (
     ActionNotFound,
     ConfigError,
@@ -38,9 +36,11 @@ from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
+from roost.node.routes import Routes
+from roost.node.server import HttpServer
 from roost.node.spawnproto import SpawnProtocol
 from roost.node.status import StatusApi
-from roost.node.tls import NodeTls, remote_context, require_peer_cert
+from roost.node.tls import NodeTls, remote_context
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
@@ -62,8 +62,7 @@ log = logging.getLogger("roost.node")
 # The router answers 503 at the deadline when it could not place a call; the HTTP deadline waits
 # a little longer so that 504 means "a turn ran too long", not "placement gave up".
 DEADLINE_GRACE = 0.25
-# A forced stop gives a call still running this long to notice its cancellation (aiohttp reads a
-# shutdown timeout of 0 as "wait forever").
+# A forced stop gives a call still running this long to notice its cancellation.
 ABANDON_WAIT = 0.1
 
 
@@ -142,8 +141,7 @@ class Node:
         self.inflight = 0
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._http: HttpServer | None = None
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self.started_at = time.time()
@@ -188,25 +186,18 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
-        app = self.http_api().app()
-        if self.tls is not None and self.tls.mutual:
-            app.middlewares.append(require_peer_cert())
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
-        )
-        await self._runner.setup()
-        self._site = web.TCPSite(
-            self._runner,
-            host,
-            port,
-            reuse_address=True,
-            backlog=1024,
-            ssl_context=None if self.tls is None else self.tls.server,
+        self._http = HttpServer(
+            self.http_api().routes(),
+            max_body=cfg.max_body,
+            auth=self.api_auth,
+            mutual_tls=self.tls is not None and self.tls.mutual,
         )
         try:
-            await self._site.start()
+            await self._http.start(
+                host, port, ssl_context=None if self.tls is None else self.tls.server
+            )
         except OSError as exc:
-            await self._runner.cleanup()
+            self._http = None
             raise ConfigError(f"cannot listen on {cfg.http}: {exc.strerror or exc}") from exc
         log.info(
             "node %s: %s on %s, statestore %s, systems %s",
@@ -232,7 +223,7 @@ class Node:
         """The HTTP API of this node, with the routes of its other parts."""
         status = StatusApi(self)
 
-        def extra(r: web.UrlDispatcher) -> None:
+        def extra(r: Routes) -> None:
             status.add_routes(r)  # the cluster page and its JSON
             self.spawnproto.add_internal_routes(r)
 
@@ -310,8 +301,8 @@ class Node:
         log.info("handed off %d activations", n)
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.
-        if self._site is not None:
-            await self._site.stop()
+        if self._http is not None:
+            await self._http.stop_listening()
         await self.spawnproto.stop_listening()
         while self.inflight:
             self._idle.clear()
@@ -324,9 +315,8 @@ class Node:
         each hung handler its shutdown timeout twice, 10 s, past `--drain-timeout`): cancel them
         now. An interrupted action is rolled back, a write under way still completes, and the
         caller sees the connection close (outcome unknown), as with any cancelled call."""
-        server = None if self._runner is None else self._runner.server
-        if server is not None:
-            await server.shutdown(ABANDON_WAIT)
+        if self._http is not None:
+            await self._http.shutdown(ABANDON_WAIT)
 
     async def _teardown(self) -> None:
         for t in list(self._tasks):
@@ -334,8 +324,8 @@ class Node:
         for t in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
         with contextlib.suppress(Exception):
             await self.spawnproto.close()
         with contextlib.suppress(Exception):
@@ -412,7 +402,13 @@ class Node:
         ones too: a call passed from A to B is one in flight on A and one on B, never two on one
         (calls between actors ride on the turn that made them and are not counted again)."""
         if self.inflight < self.config.max_inflight:
-            return
+            full = self.core.runtime.full_mailbox(system, actor)
+            if full is None:
+                return
+            # the actor's mailbox is full now: its 429 from the request's head, not its body
+            s, t, a = invocation_labels(self.core.runtime.systems, system, actor, action, parent)
+            self.metrics.bump(self.metrics.invocations, (s, t, a, "overloaded"))
+            raise full
         s, t, a = invocation_labels(self.core.runtime.systems, system, actor, action, parent)
         m = self.metrics
         m.bump(m.shed, (s, t, "inflight"))

@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 document of the node's public JSON API, served at `GET /openapi.json`.
 
 Built as a dict on demand (the version is the package's; nothing to ship beside the code). It
-describes every route of `HttpApi.app()` except the signed `/internal/...` ones. Kept true by
+describes every route of `HttpApi.routes()` except the signed `/internal/...` ones. Kept true by
 tests: tests/node/test_openapi.py checks it against the router and the error tree and validates
 it; tests/node/test_openapi_fuzz.py runs schemathesis against a live node with it.
 """
@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 import roost
 from roost.node.openapi_components import (
@@ -24,6 +23,8 @@ from roost.node.openapi_components import (
     name_schema,
     obj,
 )
+from roost.node.request import Request
+from roost.node.responses import Reply
 
 OPENAPI_PATH = "/openapi.json"
 __all__ = ["ERROR_CODES", "OPENAPI_PATH", "document", "handler"]
@@ -55,12 +56,12 @@ def document() -> dict[str, Any]:
     }
 
 
-def handler() -> Callable[[web.Request], Awaitable[web.Response]]:
+def handler() -> Callable[[Request], Awaitable[Reply]]:
     """The `GET /openapi.json` handler: the document serialised once, when the app is built."""
     body = orjson.dumps(document())
 
-    async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
+    async def openapi(request: Request) -> Reply:
+        return Reply(200, body)
 
     return openapi
 

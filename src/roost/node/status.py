@@ -19,10 +19,12 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 from roost.errors import RoostError
 from roost.membership.base import Member
+from roost.node.request import Request
+from roost.node.responses import Reply, error_body, error_response
+from roost.node.routes import Routes
 from roost.placement.ring import Ring
 
 if TYPE_CHECKING:
@@ -96,41 +98,36 @@ class StatusApi:
         self._lock = asyncio.Lock()
         self._arcs: tuple[Ring, list[list[Any]]] | None = None
 
-    def add_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/ui", self.page)
-        r.add_get("/ui/", self.page)
-        r.add_get("/ui/{name}", self.asset)
-        r.add_get("/v1/cluster/status", self.status)
-        r.add_get(STATUS_PATH, self.internal)
+    def add_routes(self, r: Routes) -> None:
+        r.get("/ui", self.page)
+        r.get("/ui/", self.page)
+        r.get("/ui/{name}", self.asset)
+        r.get("/v1/cluster/status", self.status)
+        r.get(STATUS_PATH, self.internal)
 
-    async def page(self, request: web.Request) -> web.Response:
+    async def page(self, request: Request) -> Reply:
         if request.path.endswith("/"):  # the page's links are relative to /ui
-            raise web.HTTPMovedPermanently("../ui")
+            return Reply(301, b"", None, {"Location": "../ui"})
         return self._serve("index.html")
 
-    async def asset(self, request: web.Request) -> web.Response:
+    async def asset(self, request: Request) -> Reply:
         name = request.match_info["name"]
         if name not in _ASSETS:
-            raise web.HTTPNotFound()
+            return error_body(404, "not_found", f"Not Found: {request.method} {request.path}")
         return self._serve(name)
 
-    def _serve(self, name: str) -> web.Response:
-        return web.Response(
-            body=self._assets[name],
-            content_type=_ASSETS[name],
-            charset="utf-8",
-            headers=_UI_HEADERS,
-        )
+    def _serve(self, name: str) -> Reply:
+        return Reply(200, self._assets[name], f"{_ASSETS[name]}; charset=utf-8", _UI_HEADERS)
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.cluster(), dumps=_dumps)
+    async def status(self, request: Request) -> Reply:
+        return Reply(200, orjson.dumps(await self.cluster()))
 
-    async def internal(self, request: web.Request) -> web.Response:
+    async def internal(self, request: Request) -> Reply:
         try:
             self.node.verify_internal(request.method, request.path_qs, b"", request.headers)
         except RoostError as exc:
-            return web.json_response(exc.to_json(), status=exc.status, dumps=_dumps)
-        return web.json_response(local_status(self.node), dumps=_dumps)
+            return error_response(exc)
+        return Reply(200, orjson.dumps(local_status(self.node)))
 
     async def cluster(self) -> dict[str, Any]:
         """Members, ring and every live node's figures; at most one gather per second."""
@@ -190,7 +187,3 @@ class StatusApi:
 
 def _id(m: Member) -> str:
     return m.id
-
-
-def _dumps(data: Any) -> str:
-    return orjson.dumps(data).decode()

@@ -17,6 +17,9 @@ import roost
 from roost.errors import BadRequest, ConfigError, RoostError, SystemNotFound
 from roost.membership.base import MemberStatus
 from roost.membership.systems import hosts_system
+from roost.node.request import Request
+from roost.node.responses import Reply, json_response
+from roost.node.routes import Routes
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import build_types, problems
 from roost.node.spawnproto.hostclient import HostClient
@@ -178,14 +181,11 @@ class SpawnProtocol:
             *(fwd.post_json(m, PUSH_PATH, {}, PUSH_TIMEOUT) for m in peers), return_exceptions=True
         )
 
-    def add_internal_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_post(PUSH_PATH, self._on_push)
+    def add_internal_routes(self, r: Routes) -> None:
+        r.post(PUSH_PATH, self._on_push)
 
-    async def _on_push(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.read()
-            self.node.verify_internal(request.method, request.path_qs, body, request.headers)
-            changed = await self.registry.load()
-        except RoostError as exc:
-            return web.json_response(exc.to_json(), status=exc.status)
-        return web.json_response({"changed": changed})
+    async def _on_push(self, request: Request) -> Reply:
+        body = await request.read()
+        self.node.verify_internal(request.method, request.path_qs, body, request.headers)
+        changed = await self.registry.load()
+        return json_response({"changed": changed})
