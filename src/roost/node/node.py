@@ -36,6 +36,7 @@ from roost.node.config import NodeConfig
 from roost.node.core import Core
 from roost.node.http import HttpApi
 from roost.node.loader import build_systems, build_types, load_class
+from roost.node.probes import ProbeServer, ProbeState, publish, refresh
 from roost.node.routes import Routes
 from roost.node.server import HttpServer
 from roost.node.spawnproto import SpawnProtocol
@@ -142,6 +143,8 @@ class Node:
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: HttpServer | None = None
+        self._probes: ProbeServer | None = None
+        self._probe_state: ProbeState | None = None
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self.started_at = time.time()
@@ -186,6 +189,7 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
+        self._start_probes()
         self._http = HttpServer(
             self.http_api().routes(),
             max_body=cfg.max_body,
@@ -217,7 +221,24 @@ class Node:
         self.core.start_loops()
         local.register(local.ANY, self)  # `roost.invoke` inside this process goes through us
         self.ready = True
+        if self._probe_state is not None:  # the probe port says ready now, not a tick later
+            await refresh(self._probe_state, self.check_ready)
         log.info("node %s ready", cfg.node_id)
+
+    def _start_probes(self) -> None:
+        where = self.config.probe_host_port
+        if where is None:
+            return
+        state = self._probe_state = ProbeState(self.config.node_id)
+        try:
+            self._probes = ProbeServer(state, *where)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {where[0]}:{where[1]} for probes: {exc.strerror or exc}"
+            ) from exc
+        self._probes.start()
+        self.background(publish(state, self.check_ready), "probe state")
+        log.info("probes (/healthz, /readyz) on %s:%d", where[0], self._probes.port)
 
     def http_api(self) -> HttpApi:
         """The HTTP API of this node, with the routes of its other parts."""
@@ -289,6 +310,8 @@ class Node:
     async def _drain(self) -> None:
         self.ready = False
         self.draining = True
+        if self._probe_state is not None:
+            self._probe_state.ready, self._probe_state.why = False, "node is draining"
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
         t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
@@ -326,6 +349,8 @@ class Node:
                 await t
         if self._http is not None:
             await self._http.close()
+        if self._probes is not None:
+            self._probes.close()
         with contextlib.suppress(Exception):
             await self.spawnproto.close()
         with contextlib.suppress(Exception):
