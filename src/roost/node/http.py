@@ -199,7 +199,7 @@ class HttpApi:
         if request.query_string:
             parent = request.query.get("parent")
             if parent is not None:
-                _name(parent, "parent template")
+                self._checked(parent, "parent template")
             run_async = _flag(request, "async")
         self.node.admit(system, actor, action, parent)
         request.state = (system, actor, action, parent, run_async)
@@ -218,7 +218,8 @@ class HttpApi:
         h = request.headers
         metadata = parse_metadata(h.get("x-roost-metadata"))
         timeout = parse_timeout(h.get("x-roost-timeout-ms"))
-        if request.query_string:
+        q = request.query
+        if "delay_ms" in q or "scheduled_to" in q:
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
             if delay_ms is not None or at_ms is not None:
                 sid = await node.schedule(

@@ -83,9 +83,10 @@ class Request:
         self.canonical: str | None = None  # the matched route's pattern
         self.state: Any = None  # what a route's gate worked out, for its handler
         self._query: dict[str, str] | None = None
-        cl = headers.get("content-length")
+        cl = dict.get(headers, "content-length")
         self.content_length = int(cl) if cl is not None and cl.isdigit() else None
-        self.expect_continue = headers.get("expect", "").lower() == "100-continue"
+        expect = dict.get(headers, "expect")
+        self.expect_continue = expect is not None and expect.lower() == "100-continue"
         self._continue: Callable[[], None] | None = send_continue if self.expect_continue else None
         self._chunks: list[bytes] = []
         self._size = 0
@@ -104,10 +105,7 @@ class Request:
         """The query parameters, decoded; the first of repeated names wins."""
         q = self._query
         if q is None:
-            q = {}
-            for k, v in parse_qsl(self.query_string, keep_blank_values=True):
-                q.setdefault(k, v)
-            self._query = q
+            q = self._query = _parse_query(self.query_string)
         return q
 
     # --- the body, fed by the server --------------------------------------------------------------
@@ -153,7 +151,7 @@ class Request:
         if self._too_large:
             raise PayloadTooLarge(f"body exceeds the limit of {self.max_body} bytes")
         assert self._body is not None
-        encoding = self.headers.get("content-encoding")
+        encoding = dict.get(self.headers, "content-encoding")
         if encoding is not None:
             return self._decoded(self._body, encoding.strip().lower())
         return self._body
@@ -182,3 +180,20 @@ class Request:
         if len(out) > self.max_body or d.unconsumed_tail:
             raise PayloadTooLarge(f"decoded body exceeds the limit of {self.max_body} bytes")
         return out
+
+
+def _parse_query(qs: str) -> dict[str, str]:
+    """`a=1&b=x%20y` -> {"a": "1", "b": "x y"}; the first of repeated names wins. Plain pairs
+    (the usual `parent=tally`) skip the unquoting."""
+    out: dict[str, str] = {}
+    if not qs:
+        return out
+    if "%" in qs or "+" in qs or ";" in qs:
+        for k, v in parse_qsl(qs, keep_blank_values=True):
+            out.setdefault(k, v)
+        return out
+    for pair in qs.split("&"):
+        if pair:
+            k, _, v = pair.partition("=")
+            out.setdefault(k, v)
+    return out

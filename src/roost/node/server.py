@@ -44,6 +44,7 @@ MAX_PIPELINED = 32  # requests parsed ahead of the one being answered before rea
 DISCARD_MAX = 65536  # unread body bytes still read and dropped to keep a connection open
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_RID = REQUEST_ID.lower()
 
 
 class _Clock:
@@ -66,6 +67,8 @@ class _Clock:
 class HttpServer:
     """Serves `routes` on one listener. `stamp` returns header lines (each ending CRLF) that
     every reply carries besides the request id (e.g. the ring version the node routes with)."""
+
+    _loop: asyncio.AbstractEventLoop  # the loop `start` ran on
 
     def __init__(
         self,
@@ -90,7 +93,7 @@ class HttpServer:
     async def start(
         self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
     ) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _Conn(self), host, port, reuse_address=True, backlog=1024, ssl=ssl_context
         )
@@ -148,7 +151,7 @@ class HttpServer:
         """Route a request whose head is parsed: refuse it at once (no route, no token, a gate
         said no) or start its handler."""
         route, params, allowed = self.routes.match(req.method, req.raw_path)
-        rid = accept_id(req.headers.get(REQUEST_ID))
+        rid = accept_id(dict.get(req.headers, _RID))
         reply: Reply | None = None
         if route is not None:
             req.match_info = params
@@ -167,7 +170,7 @@ class HttpServer:
         if reply is not None or route is None:
             conn.respond(req, rid, reply or error_body(500, "internal", "no route"))
             return
-        conn.task = asyncio.get_running_loop().create_task(self._run(conn, req, route, rid))
+        conn.task = self._loop.create_task(self._run(conn, req, route, rid))
 
     def _precheck(self, req: Request, route: Route | None, allowed: list[str]) -> Reply | None:
         if route is None:
@@ -234,7 +237,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peercert: Any = None
         self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.headers = Headers()
         self.head_size = 0
         self.heading = False  # a request's head is arriving
         self.parsing: Request | None = None  # the request whose body is arriving
@@ -294,7 +297,7 @@ class _Conn(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.url = b""
-        self.raw_headers = []
+        self.headers = Headers()
         self.head_size = 0
         self.heading = True
 
@@ -307,16 +310,15 @@ class _Conn(asyncio.Protocol):
         self.head_size += len(name) + len(value)
         if self.head_size > MAX_HEADERS:
             raise _TooBig(431, "the request headers are larger than 64 KiB")
-        self.raw_headers.append((name, value))
+        k = name.lower().decode("latin-1")
+        headers = self.headers
+        old = dict.get(headers, k)
+        val = value.decode("latin-1")
+        headers[k] = val if old is None else f"{old}, {val}"  # repeats join, as RFC 9110 says
 
     def on_headers_complete(self) -> None:
         self.heading = False
-        headers = Headers()
-        for n, v in self.raw_headers:
-            k = n.decode("latin-1").lower()
-            val = v.decode("latin-1")
-            old = dict.get(headers, k)
-            headers[k] = val if old is None else f"{old}, {val}"
+        headers = self.headers
         raw = self.url.decode("latin-1")
         if not raw.startswith("/"):  # absolute-form (a proxy's), or `*`
             if raw.startswith(("http://", "https://")):
