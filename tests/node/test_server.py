@@ -221,3 +221,25 @@ async def test_a_closed_client_cancels_its_call(served: tuple[App, int]) -> None
     w.close()
     await asyncio.wait_for(app.cancelled.wait(), 5)  # cancelled with its connection
     assert app.bodies == []
+
+
+async def test_a_refused_connection_is_not_read_for_a_moment() -> None:
+    """A client that re-sends a refused call at once (ignoring Retry-After) waits REFUSED_PAUSE
+    on that connection: refusing it cannot take the loop from the calls being served."""
+    app = App()
+    app.refuse = True
+    server = HttpServer(app.routes(), max_body=MAX_BODY)
+    await server.start("127.0.0.1", 0)
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", server.port)
+        w.write(_post("/echo/a", b"x"))
+        assert (await _read_reply(r))[0] == 429
+        (conn,) = server.conns
+        assert conn.held  # reading paused, for REFUSED_PAUSE
+        app.refuse = False
+        w.write(_post("/echo/b", b"y"))
+        assert (await asyncio.wait_for(_read_reply(r), 5))[0] == 200  # then read again
+        assert not conn.held
+        w.close()
+    finally:
+        await server.close(timeout=1.0)

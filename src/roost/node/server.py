@@ -42,6 +42,9 @@ MAX_URL = 8192
 MAX_HEADERS = 65536  # bytes of header names and values in one request
 MAX_PIPELINED = 32  # requests parsed ahead of the one being answered before reading pauses
 DISCARD_MAX = 65536  # unread body bytes still read and dropped to keep a connection open
+# After a 429 the connection is not read for this long: a client that re-sends at once, ignoring
+# Retry-After, cannot keep the loop busy refusing it (goodput under overload stays near capacity).
+REFUSED_PAUSE = 0.05
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _RID = REQUEST_ID.lower()
@@ -245,7 +248,8 @@ class _Conn(asyncio.Protocol):
         self.queue: deque[Request] = deque()
         self.task: asyncio.Task[None] | None = None
         self.closed = False
-        self.paused = False
+        self.paused = False  # reading paused: too many pipelined requests
+        self.held = False  # reading paused: the last reply was a 429
         self.close_after = False
         self.last = time.monotonic()
 
@@ -389,13 +393,23 @@ class _Conn(asyncio.Protocol):
         if not keep:
             self.close()
             return
+        if reply.status == 429 and not self.held:
+            self.held = True
+            self.transport.pause_reading()
+            self.s._loop.call_later(REFUSED_PAUSE, self._unhold)
         if self.queue:
             nxt = self.queue.popleft()
             if self.paused and len(self.queue) < MAX_PIPELINED // 2:
                 self.paused = False
-                self.transport.resume_reading()
+                if not self.held:
+                    self.transport.resume_reading()
             self.current = nxt
             self.s.dispatch(self, nxt)
+
+    def _unhold(self) -> None:
+        self.held = False
+        if not self.closed and not self.paused and self.transport is not None:
+            self.transport.resume_reading()
 
     def fail(self, status: int, code: str, message: str) -> None:
         """An unparseable request: answer it (after any reply still owed) and close."""
