@@ -41,7 +41,10 @@ def document() -> dict[str, Any]:
                 "The public JSON API of a Roost node (any node of a cluster answers for the "
                 'whole cluster). Errors are `{"error": {"code", "message"}}`; bad input '
                 "always gets a 4xx, never a 5xx. Node-to-node routes under `/internal/` are "
-                "signed with the cluster secret and are not part of this API."
+                "signed with the cluster secret and are not part of this API. HTTP/1.1 with "
+                "keep-alive and pipelining; `Expect: 100-continue` is answered once the call "
+                "passed its checks, and a call refused with 429 is refused from its request "
+                "line and headers, before its body is read."
             ),
             "license": {"name": "Apache-2.0"},
         },
@@ -252,7 +255,7 @@ def _operations_paths() -> dict[str, Schema]:
             "get": _op(
                 "healthz",
                 "operations",
-                "Liveness: 200 while the process serves",
+                "Liveness: 200 while the process serves (also on the `--probe-http` port)",
                 {"200": _ok("alive", "Health")},
                 public=True,
             )
@@ -261,7 +264,8 @@ def _operations_paths() -> dict[str, Schema]:
             "get": _op(
                 "readyz",
                 "operations",
-                "Readiness: 200 once joined and the statestore answers",
+                "Readiness: 200 once joined and the statestore answers (also on the "
+                "`--probe-http` port)",
                 {"200": _ok("ready", "Ready"), **_errors(503)},
                 public=True,
             )
