@@ -243,3 +243,18 @@ async def test_a_refused_connection_is_not_read_for_a_moment() -> None:
         w.close()
     finally:
         await server.close(timeout=1.0)
+
+
+async def test_a_body_that_does_not_parse_fails_the_waiting_handler(
+    served: tuple[App, int],
+) -> None:
+    app, port = served
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"POST /echo/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+    await asyncio.wait_for(app.entered.wait(), 5)  # the handler waits for the body
+    w.write(b"zz-not-a-chunk\r\n")
+    status, headers, body = await asyncio.wait_for(_read_reply(r), 5)
+    assert (status, headers["connection"]) == (400, "close")
+    assert "could not be read" in orjson.loads(body)["error"]["message"]
+    assert await r.read() == b""
+    w.close()

@@ -42,6 +42,7 @@ class Request:
         "_query",
         "_size",
         "_too_large",
+        "aborted",
         "canonical",
         "content_length",
         "discard",
@@ -94,6 +95,7 @@ class Request:
         self._too_large = False
         self._body: bytes | None = None
         self._done: asyncio.Future[None] | None = None
+        self.aborted: str | None = None
 
     @property
     def path_qs(self) -> str:
@@ -134,13 +136,21 @@ class Request:
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
-    def abort(self) -> None:
-        """The connection closed before the body was whole: a waiting `read` fails."""
+    def abort(self, why: str = "the connection closed during the body") -> None:
+        """The body will never be whole (the connection closed, or it did not parse): `read`
+        fails, now or when it is called."""
+        if self._body is not None:
+            return
+        self._too_large = False
+        self._chunks.clear()
+        self.aborted = why
         if self._done is not None and not self._done.done():
-            self._done.set_exception(BadRequest("the connection closed during the body"))
+            self._done.set_exception(BadRequest(why, close=True))
 
     async def read(self) -> bytes:
         """The whole body (decoded from gzip/deflate), at most `max_body` bytes."""
+        if self.aborted is not None:
+            raise BadRequest(self.aborted, close=True)
         if self._body is None:
             if self._continue is not None:  # the client waits for this before it sends
                 self._continue()

@@ -417,6 +417,8 @@ class _Conn(asyncio.Protocol):
             return
         if self.transport is not None:
             self.transport.pause_reading()  # the parser is past repair: read nothing more
+        if self.parsing is not None:  # a handler waiting for this body gets a 400
+            self.parsing.abort(f"request body could not be read: {message}")
         if self.current is not None:  # owed a reply first: it goes out, then we close
             self.queue.clear()
             self.close_after = True
