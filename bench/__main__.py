@@ -5,7 +5,8 @@ bench/results/<suite>.json and the PNG plots.
     python -m bench --only ray,core      # some suites; RESULTS.md keeps the others' last JSON
     python -m bench --quick              # smoke run: same code, small counts, one run each
 
-Suites: core (in-process, memory, HTTP vs bare aiohttp), peer (Roost's side of the Ray figures
+Suites: core (in-process, memory, HTTP vs bare aiohttp), front (goodput under overload, probes
+in a flood), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
 rolling restart, handoff), stores, membership, soak (one node at twice its capacity), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
@@ -32,10 +33,11 @@ PAGE = ROOT / "bench" / "RESULTS.md"
 
 
 def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import cluster, core, membership, peer, ray_suite, ring, soak, stores
+    from bench import cluster, core, front, membership, peer, ray_suite, ring, soak, stores
 
     return {
         "core": core.run,
+        "front": front.run,
         "peer": peer.run,
         "ring": ring.run,
         "cluster": cluster.run,
