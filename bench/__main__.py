@@ -5,8 +5,8 @@ bench/results/<suite>.json and the PNG plots.
     python -m bench --only ray,core      # some suites; RESULTS.md keeps the others' last JSON
     python -m bench --quick              # smoke run: same code, small counts, one run each
 
-Suites: core (in-process, memory, HTTP vs bare aiohttp), typed (typed vs dict state, in-process),
-peer (Roost's side of the Ray figures
+Suites: core (in-process, memory, HTTP vs bare aiohttp), front (goodput under overload, probes
+in a flood), typed (typed vs dict state, in-process), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
 rolling restart, handoff), scaling (CPU per call on 1, 3, 5 and 10 nodes), stores,
 membership, soak (one node at twice its capacity), tracing (what tracing costs, off and on), ray
@@ -37,6 +37,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
     from bench import (
         cluster,
         core,
+        front,
         membership,
         peer,
         ray_suite,
@@ -50,6 +51,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
 
     return {
         "core": core.run,
+        "front": front.run,
         "typed": typed.run,
         "peer": peer.run,
         "ring": ring.run,

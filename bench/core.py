@@ -19,6 +19,7 @@ from typing import Any
 from bench.common import (
     ROOT,
     Scale,
+    cycling_lua,
     free_port,
     percentiles,
     serve,
@@ -153,6 +154,11 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 ADD_PATH = "/v1/systems/spawn-system/actors/incrementor/actions/add"
+# 1,000 `tally` counters (issue 18): each request names one, as a real mix of callers would
+TALLY_PATHS = [
+    f"/v1/systems/spawn-system/actors/t{i}/actions/add?parent=tally" for i in range(1000)
+]
+HTTP_CONNECTIONS = 32
 
 
 def _demo_args(port: int, data: str) -> list[str]:
@@ -160,28 +166,29 @@ def _demo_args(port: int, data: str) -> list[str]:
 
 
 def bench_http(seconds: int | None = None) -> dict[str, Any]:
-    """`roost demo` against a bare aiohttp endpoint doing the same JSON work, with wrk: requests/s
-    and the server's CPU time per request."""
+    """`roost demo` against a bare aiohttp endpoint doing the same JSON counter work, with wrk
+    (-t1 -c32, cycling over 1,000 `tally` actors): requests/s and server CPU per request."""
     if shutil.which("wrk") is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
     seconds = seconds or Scale.pick(5, 2)
+    script = cycling_lua(TALLY_PATHS)
     roost_runs, bare_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(Scale.repeat):  # interleaved, so both see the same machine noise
-            port = free_port()
-            proc = serve(_demo_args(port, f"{tmp}/data"), port)
-            try:
-                wrk(f"http://127.0.0.1:{port}{ADD_PATH}", 1)  # warm up
-                roost_runs.append(wrk_cpu(proc.pid, f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
-            finally:
-                stop(proc)
-            port = free_port()
-            proc = serve([sys.executable, "-c", _BARE_SERVER, str(port)], port)
-            try:
-                wrk(f"http://127.0.0.1:{port}{ADD_PATH}", 1)
-                bare_runs.append(wrk_cpu(proc.pid, f"http://127.0.0.1:{port}{ADD_PATH}", seconds))
-            finally:
-                stop(proc)
+            for runs, args in (
+                (roost_runs, lambda port: _demo_args(port, f"{tmp}/data")),
+                (bare_runs, lambda port: [sys.executable, "-c", _BARE_SERVER, str(port)]),
+            ):
+                port = free_port()
+                proc = serve(args(port), port)
+                url = f"http://127.0.0.1:{port}/"
+                try:
+                    wrk(url, 1, HTTP_CONNECTIONS, script)  # warm up (activates the actors)
+                    runs.append(
+                        wrk_cpu(proc.pid, url, seconds, connections=HTTP_CONNECTIONS, script=script)
+                    )
+                finally:
+                    stop(proc)
     roost_s, bare_s = summarize_runs(roost_runs), summarize_runs(bare_runs)
     return {
         "roost": roost_s,
@@ -190,7 +197,7 @@ def bench_http(seconds: int | None = None) -> dict[str, Any]:
         # bare CPU per request / Roost CPU per request: the same ratio, robust to machine noise
         "cpu_ratio_to_bare": bare_s["cpu_us_per_req"]["median"]
         / roost_s["cpu_us_per_req"]["median"],
-        "wrk": f"-t1 -c64 -d{seconds}s",
+        "wrk": f"-t1 -c{HTTP_CONNECTIONS} -d{seconds}s, 1,000 tally actors",
     }
 
 

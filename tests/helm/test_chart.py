@@ -423,12 +423,14 @@ def test_node_identity_comes_from_the_pod(rendered: Rendered) -> None:
     assert env["ROOST_ADVERTISE_ADDR"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
 
 
-def test_probes_hit_readyz_and_healthz_on_the_http_port(rendered: Rendered) -> None:
+def test_probes_hit_readyz_and_healthz_on_the_probes_port(rendered: Rendered) -> None:
     c = rendered.container
     (http,) = [p for p in c["ports"] if p["name"] == "http"]
+    (probes,) = [p for p in c["ports"] if p["name"] == "probes"]
     assert rendered.config["ROOST_HTTP_ADDR"] == f"0.0.0.0:{http['containerPort']}"
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert rendered.config["ROOST_PROBE_HTTP_ADDR"] == f"0.0.0.0:{probes['containerPort']}"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
     client = rendered.one("Service", rendered.statefulset["metadata"]["name"])
     assert client["spec"]["ports"][0]["targetPort"] == "http"
     assert "publishNotReadyAddresses" not in client["spec"]
@@ -703,7 +705,7 @@ def test_a_bad_system_statestore_is_refused_by_the_schema(helm: ModuleType) -> N
 # --- TLS ------------------------------------------------------------------------------------
 
 
-def test_tls_mounts_the_secret_and_switches_probes_and_scrapes_to_https(
+def test_tls_mounts_the_secret_and_switches_scrapes_to_https(
     helm: ModuleType,
 ) -> None:
     rendered = render(helm, SCENARIOS["tls"])
@@ -731,9 +733,9 @@ def test_tls_mounts_the_secret_and_switches_probes_and_scrapes_to_https(
     names = [e["name"] for e in rendered.container["env"]]
     assert names.index("ROOST_NODE_ID") < names.index("ROOST_ADVERTISE_ADDR")
 
-    c = rendered.container
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTPS"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTPS"}
+    c = rendered.container  # the probes port stays plain HTTP
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
     (endpoint,) = rendered.one("ServiceMonitor")["spec"]["endpoints"]
     assert endpoint["scheme"] == "https"
     assert endpoint["tlsConfig"] == {
@@ -751,7 +753,7 @@ def test_tls_from_a_secret_without_a_ca(helm: ModuleType) -> None:
     volumes = {v["name"]: v for v in rendered.pod["spec"]["volumes"]}
     assert volumes["tls"]["secret"]["secretName"] == "roost-certs"
     assert "ROOST_TLS_CERT" in rendered.env and "ROOST_TLS_CA" not in rendered.env
-    assert rendered.container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert "scheme" not in rendered.container["readinessProbe"]["httpGet"]  # plain probes port
 
 
 def test_without_tls_nothing_changes(default: Rendered) -> None:

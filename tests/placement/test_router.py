@@ -20,7 +20,7 @@ from roost import Actor, Context, Value, action
 from roost.errors import NotPlaced, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member, MemberStatus, MemberView
 from roost.metrics import Metrics
-from roost.node.http import error_response
+from roost.node.responses import error_response
 from roost.placement.ring import Ring
 from roost.placement.router import BACKOFF_MAX, HOP_LIMIT, Router, Unreachable
 from roost.runtime.host import Runtime

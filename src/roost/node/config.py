@@ -93,6 +93,13 @@ OPTIONS: tuple[Option, ...] = (
         "best effort; 'off' disables)",
     ),
     Option(
+        "--probe-http",
+        "ROOST_PROBE_HTTP_ADDR",
+        None,
+        "listener for /healthz and /readyz only, answered by a thread ahead of queued work "
+        "(default: off; the API port answers them too)",
+    ),
+    Option(
         "--actor-host-port",
         "ROOST_ACTOR_HOST_PORT",
         8090,
@@ -158,6 +165,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 PROXY_PORT = 9001  # Spawn's proxy port, where its SDKs look by default
+PROBE_PORT = 8801  # --probe-http without a port
 
 SECRET_ENV = (
     "ROOST_STATESTORE_KEY",
@@ -200,6 +208,7 @@ class NodeConfig:
     max_inflight: int = 10_000
     request_timeout: float = 30.0
     proxy_http: str | None = None  # None: port 9001 on the --http host, skipped if taken
+    probe_http: str | None = None  # None: no probe listener
     actor_host_port: int = 8090
     actor_host: str | None = None
     system_statestore: tuple[tuple[str, str], ...] = ()  # (system, URL)
@@ -250,10 +259,18 @@ class NodeConfig:
             return None
         return split_host_port(self.proxy_http, PROXY_PORT, "--proxy-http")
 
+    @property
+    def probe_host_port(self) -> tuple[str, int] | None:
+        """Where the probe listener binds; None when it is off."""
+        if self.probe_http is None or self.probe_http.lower() in ("off", "none", ""):
+            return None
+        return split_host_port(self.probe_http, PROBE_PORT, "--probe-http")
+
     def validate(self) -> None:
         if not self.systems:
             raise ConfigError("no actor system: pass --system NAME")
         self.http_host_port  # noqa: B018 - parses and raises ConfigError when malformed
+        self.probe_host_port  # noqa: B018
         if self.drain_timeout <= 0 or self.lease <= 0 or self.request_timeout <= 0:
             raise ConfigError("--drain-timeout, --lease and --request-timeout must be positive")
         if not 1 <= self.vnodes <= 10_000:

@@ -9,136 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import hdrs, web
 from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from roost.errors import (
     BadRequest,
-    Internal,
     PayloadTooLarge,
     RoostError,
+    SystemNotFound,
     Unavailable,
     UnsupportedMediaType,
 )
+from roost.membership.systems import any_host, hosts_system, named_systems, systems_of
 from roost.node import openapi
-from roost.node.apiauth import ApiAuth
-from roost.node.status import StatusApi
+from roost.node.request import Request
+from roost.node.responses import JSON, Reply, error_response, json_response
+from roost.node.routes import Routes
 from roost.placement.ring import HASH_NAME
-from roost.placement.router import (
-    Router,
-    forwarded_bounds,
-    hosted_systems,
-    hosts_system,
-)
-from roost.requestctx import HEADER as REQUEST_ID
-from roost.requestctx import RequestInfo, accept_id, current
+from roost.placement.router import forwarded_bounds
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
-from roost.sdk.state import encode_json, message_from, parse_json_payload
+from roost.sdk.state import message_from, parse_json_payload
 from roost.sdk.workflow import Broadcast
 
 if TYPE_CHECKING:
-    from roost.node.node import Node
+    from roost.node.surface import HttpNode
 
 log = logging.getLogger("roost.http")
 
-JSON = "application/json"
-MAX_BODY = web.AppKey("max_body", int)
-API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
 RING_VERSION = "X-Roost-Ring-Version"  # on every reply: owner-aware clients see a stale ring
-ROUTER: web.AppKey[Router] = web.AppKey("router")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INVOKE_ROUTE = "/v1/systems/{system}/actors/{actor}/actions/{action}"
-
-
-def error_response(exc: RoostError) -> web.Response:
-    if exc.status >= 500:  # 503s come in floods during drains and outages: debug only
-        log.log(logging.DEBUG if exc.status == 503 else logging.WARNING, "%s", exc.message)
-    headers = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
-    resp = web.Response(
-        status=exc.status, body=orjson.dumps(exc.to_json()), content_type=JSON, headers=headers
-    )
-    if exc.details.get("close"):  # the request left the connection unusable (unreadable body)
-        resp.force_close()
-    return resp
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    try:
-        body = encode_json(data)
-    except (TypeError, ValueError):
-        body = _encode_reply(data)
-    return web.Response(status=status, body=body, content_type=JSON)
-
-
-def _encode_reply(data: Any) -> bytes:
-    from google.protobuf.json_format import MessageToDict
-    from google.protobuf.message import Message
-
-    if isinstance(data, Message):
-        return orjson.dumps(MessageToDict(data))
-    raise Internal(f"the action's reply is not JSON-serialisable: {type(data).__name__}")
-
-
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-@web.middleware
-async def _request(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Per request: the context that log lines and forwarded calls carry (the id from
-    `X-Request-Id`, or a new one, echoed in the response), and aiohttp's own errors turned into
-    our JSON. One middleware and no inner coroutine: each would cost a call per request."""
-    rid = accept_id(request.headers.get(REQUEST_ID))
-    mi = request.match_info
-    token = current.set(RequestInfo(rid, mi.get("system"), mi.get("actor")))
-    try:
-        auth = request.app[API_AUTH]
-        refused = None if auth is None else _refused(request, auth)
-        resp = await handler(request) if refused is None else refused
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        resp = _http_error(request, exc)
-    finally:
-        current.reset(token)
-    if not resp.prepared:
-        resp.headers[REQUEST_ID] = rid
-        resp.headers[RING_VERSION] = request.app[ROUTER].ring_version
-    return resp
-
-
-def _refused(request: web.Request, auth: ApiAuth) -> web.Response | None:
-    """The 401 for a request without a valid API token (ROOST_API_TOKENS), else None."""
-    resource = request.match_info.route.resource
-    route = None if resource is None else resource.canonical
-    denied = auth.refuse(route, request.headers.get(hdrs.AUTHORIZATION))
-    if denied is None:
-        return None
-    resp = error_response(denied)
-    resp.headers[hdrs.WWW_AUTHENTICATE] = denied.details["challenge"]
-    return resp
-
-
-def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
-    """aiohttp's own errors (no such route, wrong method, body too large) as our JSON."""
-    code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
-    if exc.status == 413:
-        return error_response(PayloadTooLarge(f"body larger than {request.app[MAX_BODY]} bytes"))
-    body = {"error": {"code": code, "message": f"{exc.reason}: {request.method} {request.path}"}}
-    return web.Response(
-        status=exc.status,
-        body=orjson.dumps(body),
-        content_type=JSON,
-        headers={k: v for k, v in exc.headers.items() if k == "Allow"},
-    )
 
 
 def _name(value: str, what: str) -> str:
@@ -180,7 +84,7 @@ def parse_timeout(raw: str | None) -> float | None:
     return ms / 1000.0
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
+def _int_param(request: Request, name: str) -> int | None:
     if not request.query_string:
         return None
     raw = request.query.get(name)
@@ -192,7 +96,7 @@ def _int_param(request: web.Request, name: str) -> int | None:
         raise BadRequest(f"query parameter {name}={raw[:40]!r} must be an integer") from None
 
 
-def _flag(request: web.Request, name: str) -> bool:
+def _flag(request: Request, name: str) -> bool:
     v = request.query.get(name)
     if v is None:
         return False
@@ -206,13 +110,14 @@ def _flag(request: web.Request, name: str) -> bool:
 PROTOBUF = ("application/protobuf", "application/x-protobuf")
 
 
-async def read_payload(request: web.Request, max_body: int) -> Any:
+async def read_payload(request: Request, max_body: int) -> Any:
     """The payload of a request: JSON, or a protobuf message (``application/protobuf`` with
-    ``X-Roost-Type`` naming it); None for an empty body."""
+    ``X-Roost-Type`` naming it); None for an empty body. The one place a call's body is decoded
+    (a lazy payload carried undecoded to the owner would replace this function)."""
     length = request.content_length
     if length is not None and length > max_body:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {max_body} bytes")
-    ctype = request.headers.get("Content-Type")
+    ctype = request.headers.get("content-type")
     mime = "" if ctype is None else ctype.split(";", 1)[0].strip().lower()
     proto = mime in PROTOBUF
     if mime and not proto and mime != JSON and not mime.endswith("+json"):
@@ -221,16 +126,9 @@ async def read_payload(request: web.Request, max_body: int) -> Any:
         raise UnsupportedMediaType(
             f"Content-Type {mime!r} is not supported; send {JSON} or application/protobuf"
         )
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(f"body exceeds the limit of {max_body} bytes") from exc
-    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not
-        request.content.feed_eof()  # the rest is unreadable: aiohttp must not try to drain it
-        why = getattr(exc.__cause__, "message", None) or str(exc)
-        raise BadRequest(f"request body could not be read: {why}", close=True) from exc
+    body = await request.read()
     if proto:
-        return parse_protobuf(body, request.headers.get("X-Roost-Type"))
+        return parse_protobuf(body, request.headers.get("x-roost-type"))
     if not body or body.isspace():
         return None
     return parse_json_payload(body)
@@ -242,25 +140,31 @@ def parse_protobuf(body: bytes, type_name: str | None) -> Any:
     return message_from(type_name, body)
 
 
-def reply_response(request: web.Request, reply: Any, *, internal: bool = False) -> web.Response:
+def reply_response(request: Request, reply: Any, *, internal: bool = False) -> Reply:
     """The reply as JSON, or as protobuf bytes when the caller accepts it (peers always do) and
     it is a message."""
-    accept = request.headers.get("Accept", "")
-    if isinstance(reply, Message) and (internal or any(p in accept for p in PROTOBUF)):
-        return web.Response(
-            body=reply.SerializeToString(),
-            content_type="application/protobuf",
-            headers={"X-Roost-Type": reply.DESCRIPTOR.full_name},
+    if isinstance(reply, Message) and (
+        internal or any(p in request.headers.get("accept", "") for p in PROTOBUF)
+    ):
+        return Reply(
+            200,
+            reply.SerializeToString(),
+            "application/protobuf",
+            {"X-Roost-Type": reply.DESCRIPTOR.full_name},
         )
     return json_response(reply)
 
 
-class HttpApi:
-    """Routes of one node. Holds no state of its own beyond the node reference."""
+ACCEPTED = b'{"accepted":true}'
 
-    def __init__(self, node: Node) -> None:
+
+class HttpApi:
+    """Routes of one node. Holds no state of its own beyond the node and a cache of names."""
+
+    def __init__(self, node: HttpNode, extra: Callable[[Routes], None]) -> None:
         self.node = node
-        self.max_body = node.config.max_body
+        self.extra = extra  # adds the routes of other parts (the cluster page, Spawn's push)
+        self.max_body = node.max_body
         self._good: set[str] = set()  # names validated before: a set hit is cheaper than a regex
 
     def _checked(self, value: str, what: str) -> str:
@@ -272,123 +176,124 @@ class HttpApi:
         self._good.add(value)
         return value
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body, middlewares=[_request])
-        app[MAX_BODY] = self.max_body
-        app[API_AUTH] = self.node.api_auth
-        app[ROUTER] = self.node.core.router
-        r = app.router
+    def routes(self) -> Routes:
+        r = Routes()
         base = "/v1/systems/{system}/actors/{actor}"
-        # traced only when tracing is on: off, the route is the untraced handler itself
-        r.add_post(INVOKE_ROUTE, self.traced_invoke if self.node.tracing.on else self.invoke)
-        r.add_post(base + "/spawn", self.spawn)
-        r.add_get(base + "/state", self.state)
-        r.add_get("/v1/systems", self.systems)
-        r.add_get("/v1/cluster/members", self.members)
-        r.add_get("/v1/cluster/owner", self.owner)
-        r.add_get("/v1/cluster/ring", self.ring)
-        r.add_get("/healthz", self.healthz)
-        r.add_get("/readyz", self.readyz)
-        r.add_get("/metrics", self.metrics)
-        r.add_post("/internal" + base + "/actions/{action}", self.internal_invoke)
-        r.add_post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
-        StatusApi(self.node).add_routes(r)  # the cluster page and its JSON
-        # public, like /healthz; with the typed actions of the systems hosted here
-        r.add_get(openapi.OPENAPI_PATH, openapi.handler(lambda: self.node.systems))
-        return app
+        invoke = self.traced_invoke if self.node.tracing.on else self.invoke
+        r.post(INVOKE_ROUTE, invoke, gate=self.admit_invoke)
+        r.post(base + "/spawn", self.spawn)
+        r.get(base + "/state", self.state)
+        r.get("/v1/systems", self.systems)
+        r.get("/v1/cluster/members", self.members)
+        r.get("/v1/cluster/owner", self.owner)
+        r.get("/v1/cluster/ring", self.ring)
+        r.get("/healthz", self.healthz, gate=self.live)  # answered from the head, no task
+        r.get("/readyz", self.readyz)
+        r.get("/metrics", self.metrics)
+        r.post("/internal" + base + "/actions/{action}", self.internal_invoke, gate=self.admit)
+        r.post("/internal/v1/systems/{system}/broadcast", self.internal_broadcast)
+        self.extra(r)
+        r.get(openapi.OPENAPI_PATH, openapi.handler(lambda: self.node.systems))  # public
+        return r
 
-    async def traced_invoke(self, request: web.Request) -> web.Response:
-        """`invoke` in a server span: `traceparent` in from the request, out on the response."""
-        return await self.node.tracing.serve(
-            request.headers, request.method, INVOKE_ROUTE, request.path,
-            lambda: self.invoke(request),
-        )  # fmt: skip
-
-    async def invoke(self, request: web.Request) -> web.Response:
-        try:
-            mi = request.match_info
-            system = self._checked(mi["system"], "system")
-            actor = self._checked(mi["actor"], "actor")
-            action = self._checked(mi["action"], "action")
-            parent = request.query.get("parent") if request.query_string else None
+    def admit_invoke(self, request: Request) -> Reply | None:
+        """The invoke route's checks from the request line and headers alone: names, flags,
+        admission (429 past --max-inflight or a full mailbox). A refusal reads no body."""
+        mi = request.match_info
+        system = self._checked(mi["system"], "system")
+        actor = self._checked(mi["actor"], "actor")
+        action = self._checked(mi["action"], "action")
+        parent = run_async = None
+        if request.query_string:
+            parent = request.query.get("parent")
             if parent is not None:
-                _name(parent, "parent template")
-            run_async = _flag(request, "async") if request.query_string else False
-            node = self.node
-            node.admit(system, actor, action, parent)  # shed before the body: a 429 costs little
-            payload = await read_payload(request, self.max_body)
-            metadata = parse_metadata(request.headers.get("X-Roost-Metadata"))
-            timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
+                self._checked(parent, "parent template")
+            run_async = _flag(request, "async")
+        self.node.admit(system, actor, action, parent)
+        request.state = (system, actor, action, parent, run_async)
+        return None
+
+    def admit(self, request: Request) -> Reply | None:
+        """A forwarded call is admitted (or refused 429) before its body is read too."""
+        mi = request.match_info
+        self.node.admit(mi["system"], mi["actor"], mi["action"], request.query.get("parent"))
+        return None
+
+    async def traced_invoke(self, request: Request) -> Reply:
+        """`invoke` in a server span: `traceparent` in from the request, out on the reply."""
+        with self.node.tracing.server_span(
+            request.headers, "POST", INVOKE_ROUTE, request.path
+        ) as span:
+            try:
+                reply = await self.invoke(request)
+            except RoostError as exc:
+                reply = error_response(exc)
+            reply.headers = {**(reply.headers or {}), "traceparent": span.done(reply.status)}
+            return reply
+
+    async def invoke(self, request: Request) -> Reply:
+        system, actor, action, parent, run_async = request.state
+        node = self.node
+        payload = await read_payload(request, self.max_body)
+        h = request.headers
+        metadata = parse_metadata(h.get("x-roost-metadata"))
+        timeout = parse_timeout(h.get("x-roost-timeout-ms"))
+        q = request.query
+        if "delay_ms" in q or "scheduled_to" in q:
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
             if delay_ms is not None or at_ms is not None:
-                sid = await node.core.schedule(
+                sid = await node.schedule(
                     actor, action, payload, system=system, parent=parent, metadata=metadata,
                     delay_ms=delay_ms, at_ms=at_ms,
                 )  # fmt: skip
                 return json_response({"scheduled": sid}, status=202)
-            if run_async:
-                node.check_invocable(system, actor, action, parent)  # a 202 hides no 403/404
-                node.background(
-                    node.invoke(  # admitted above: shedding it now would hide a 429 behind the 202
-                        actor,
-                        action,
-                        payload,
-                        system=system,
-                        parent=parent,
-                        metadata=metadata,
-                        admitted=True,
-                    ),
-                    f"async {system}/{actor}.{action}",
-                )
-                return web.Response(status=202, body=b'{"accepted":true}', content_type=JSON)
-            reply = await node.invoke(
-                actor,
-                action,
-                payload,
-                system=system,
-                parent=parent,
-                metadata=metadata,
-                timeout=timeout,
-            )
-            return reply_response(request, reply)
-        except RoostError as exc:
-            return error_response(exc)
+        if run_async:
+            node.check_invocable(system, actor, action, parent)  # a 202 hides no 403/404
+            node.background(
+                node.invoke(  # admitted above: shedding it now would hide a 429 behind the 202
+                    actor, action, payload, system=system, parent=parent, metadata=metadata,
+                    admitted=True,
+                ),
+                f"async {system}/{actor}.{action}",
+            )  # fmt: skip
+            return Reply(202, ACCEPTED)
+        reply = await node.invoke(
+            actor,
+            action,
+            payload,
+            system=system,
+            parent=parent,
+            metadata=metadata,
+            timeout=timeout,
+        )  # fmt: skip (admitted again: others may have been admitted while the body arrived)
+        return reply_response(request, reply)
 
-    async def spawn(self, request: web.Request) -> web.Response:
-        try:
-            system = _name(request.match_info["system"], "system")
-            actor = _name(request.match_info["actor"], "actor")
-            body = await read_payload(request, self.max_body)
-            if not isinstance(body, dict) or not isinstance(body.get("parent"), str):
-                raise BadRequest('spawn body must be {"parent": "TEMPLATE"}')
-            parent = _name(body["parent"], "parent template")
-            await self.node.core.spawn(system, actor, parent)
-            return json_response({"actor": actor, "parent": parent, "system": system})
-        except RoostError as exc:
-            return error_response(exc)
+    async def spawn(self, request: Request) -> Reply:
+        system = _name(request.match_info["system"], "system")
+        actor = _name(request.match_info["actor"], "actor")
+        body = await read_payload(request, self.max_body)
+        if not isinstance(body, dict) or not isinstance(body.get("parent"), str):
+            raise BadRequest('spawn body must be {"parent": "TEMPLATE"}')
+        parent = _name(body["parent"], "parent template")
+        await self.node.spawn(system, actor, parent)
+        return json_response({"actor": actor, "parent": parent, "system": system})
 
-    async def state(self, request: web.Request) -> web.Response:
-        try:
-            system = _name(request.match_info["system"], "system")
-            actor = _name(request.match_info["actor"], "actor")
-            parent = request.query.get("parent")
-            if parent is not None:
-                _name(parent, "parent template")
-            reply = await self.node.invoke(actor, "get_state", None, system=system, parent=parent)
-            return json_response(reply)
-        except RoostError as exc:
-            return error_response(exc)
+    async def state(self, request: Request) -> Reply:
+        system = self._checked(request.match_info["system"], "system")
+        actor = self._checked(request.match_info["actor"], "actor")
+        parent = request.query.get("parent") if request.query_string else None
+        if parent is not None:
+            _name(parent, "parent template")
+        reply = await self.node.invoke(actor, "get_state", None, system=system, parent=parent)
+        return json_response(reply)
 
-    async def systems(self, request: web.Request) -> web.Response:
+    async def systems(self, request: Request) -> Reply:
         """The systems of this cluster (and the remote ones it reaches): who hosts each, its
         actor types and settings, and the actors active on this node per type."""
         node = self.node
-        view = node.membership.view
-        counts = node.core.runtime.counts_by_type()
-        names = set(node.systems)
-        for m in view.members.values():
-            if m.alive:
-                names.update(hosted_systems(m) or ())
+        view = node.view()
+        counts = node.counts_by_type()
+        names = set(node.systems) | named_systems(view.members.values())
         out = []
         for name in sorted(names):
             types = node.systems.get(name)
@@ -402,7 +307,7 @@ class HttpApi:
                     "active_here": {t: n for (s, t), n in sorted(counts.items()) if s == name},
                 }
             )
-        remote = node.remote.urls if node.remote is not None else {}
+        remote = node.remote_urls()
         return json_response(
             {
                 "systems": out,
@@ -410,45 +315,47 @@ class HttpApi:
             }
         )
 
-    async def members(self, request: web.Request) -> web.Response:
-        view = self.node.membership.view
+    async def members(self, request: Request) -> Reply:
+        view = self.node.view()
         members = [m.to_json() for m in sorted(view.members.values(), key=lambda m: m.id)]
         return json_response({"members": members, "version": view.version})
 
-    async def owner(self, request: web.Request) -> web.Response:
-        try:
-            system = request.query.get("system", self.node.config.system)
-            actor = request.query.get("actor")
-            if actor is None:
-                raise BadRequest("query parameter actor is required")
-            _name(system, "system")
-            _name(actor, "actor")
-            router = self.node.core.router
-            owner = router.owner(system, actor)
-            if owner is None:
-                router.check_hosted(system)
-                raise Unavailable("no active member owns any actor right now")
-            member = self.node.membership.view.get(owner)
-            return json_response({"owner": owner, "http": member.http if member else None})
-        except RoostError as exc:
-            return error_response(exc)
+    async def owner(self, request: Request) -> Reply:
+        system = request.query.get("system", self.node.default_system)
+        actor = request.query.get("actor")
+        if actor is None:
+            raise BadRequest("query parameter actor is required")
+        _name(system, "system")
+        _name(actor, "actor")
+        owner = self.node.owner(system, actor)
+        view = self.node.view()
+        if owner is None:
+            if not any_host(view.members.values(), system):
+                raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
+            raise Unavailable("no active member owns any actor right now")
+        member = view.get(owner)
+        return json_response({"owner": owner, "http": member.http if member else None})
 
-    async def ring(self, request: web.Request) -> web.Response:
+    async def ring(self, request: Request) -> Reply:
         """What a client needs to compute owners itself (one entry per member, never a table of
         actors): the active members with their client-facing address and the systems they host
         (null: every system), the vnode count, the hash, and the version every reply carries in
         X-Roost-Ring-Version."""
-        router = self.node.core.router
-        ring, view = router.ring, router.view
+        node = self.node
+        ring, view = node.ring(), node.view()
         members = []
         for mid in ring.members:
             m = view.get(mid)
-            http = m.http if m is not None else self.node.config.advertise_http
-            systems = None if m is None else hosted_systems(m)
-            members.append({"id": mid, "http": http, "systems": systems})
+            members.append(
+                {
+                    "id": mid,
+                    "http": m.http if m is not None else node.advertise_http,
+                    "systems": None if m is None else systems_of(m),
+                }
+            )
         return json_response(
             {
-                "version": router.ring_version,
+                "version": node.ring_version(),
                 "vnodes": ring.vnodes,
                 "hash": HASH_NAME,
                 "key": "{system}/{actor}",
@@ -456,21 +363,21 @@ class HttpApi:
             }
         )
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return json_response({"status": "ok", "node": self.node.config.node_id})
+    def live(self, request: Request) -> Reply:
+        return json_response({"status": "ok", "node": self.node.node_id})
 
-    async def readyz(self, request: web.Request) -> web.Response:
-        try:
-            await self.node.check_ready()
-        except RoostError as exc:
-            return error_response(exc)
-        return json_response({"status": "ready", "node": self.node.config.node_id})
+    async def healthz(self, request: Request) -> Reply:
+        return self.live(request)
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        body = await asyncio.get_running_loop().run_in_executor(None, self.node.metrics.render)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def readyz(self, request: Request) -> Reply:
+        await self.node.check_ready()
+        return json_response({"status": "ready", "node": self.node.node_id})
 
-    async def internal_invoke(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: Request) -> Reply:
+        body = await asyncio.get_running_loop().run_in_executor(None, self.node.render_metrics)
+        return Reply(200, body, CONTENT_TYPE_LATEST)
+
+    async def internal_invoke(self, request: Request) -> Reply:
         """A call forwarded by a peer: authenticated with the cluster secret, hop-counted."""
         try:
             body = await request.read()
@@ -478,11 +385,11 @@ class HttpApi:
             mi = request.match_info
             h = request.headers
             hops, timeout = forwarded_bounds(
-                h.get("X-Roost-Hops", "1"), h.get("X-Roost-Timeout-Ms", "30000")
+                h.get("x-roost-hops", "1"), h.get("x-roost-timeout-ms", "30000")
             )
             caller = None
-            if "X-Roost-Caller" in h:
-                c = orjson.loads(h["X-Roost-Caller"])
+            if "x-roost-caller" in h:
+                c = orjson.loads(h["x-roost-caller"])
                 caller = ActorId(c["name"], c["system"], c.get("parent"))
             payload = parse_json_payload(body) if body else None
             reply = await self.node.invoke(
@@ -491,19 +398,17 @@ class HttpApi:
                 payload,
                 system=mi["system"],
                 parent=request.query.get("parent"),
-                metadata=parse_metadata(h.get("X-Roost-Metadata")),
+                metadata=parse_metadata(h.get("x-roost-metadata")),
                 caller=caller,
                 hops=hops,
                 timeout=timeout,
-                dedupe=h.get("X-Roost-Dedupe"),
+                dedupe=h.get("x-roost-dedupe"),
             )
             return reply_response(request, reply, internal=True)
-        except RoostError as exc:
-            return error_response(exc)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
             return error_response(BadRequest(f"malformed internal call: {exc}"))
 
-    async def internal_broadcast(self, request: web.Request) -> web.Response:
+    async def internal_broadcast(self, request: Request) -> Reply:
         """A peer's broadcast: deliver it to this node's active subscribers."""
         try:
             body = await request.read()
@@ -511,12 +416,10 @@ class HttpApi:
             data = orjson.loads(body)
             caller = ActorId(*data["caller"]) if data.get("caller") else None
             step = Broadcast(str(data["channel"]), data.get("payload"), data.get("action"))
-            n = await self.node.core.runtime.deliver_local(
+            n = await self.node.deliver_broadcast(
                 request.match_info["system"], step, data.get("metadata") or None, caller,
                 str(data["id"]),
             )  # fmt: skip
             return json_response({"delivered": n})
-        except RoostError as exc:
-            return error_response(exc)
         except (KeyError, TypeError, orjson.JSONDecodeError) as exc:
             return error_response(BadRequest(f"malformed broadcast: {exc}"))

@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
-
 from roost.errors import (
     RETRY_AFTER,
     ActionNotFound,
@@ -29,21 +27,26 @@ from roost.errors import (
     Timeout,
     Unavailable,
 )
-from roost.membership.base import LocalMembership, Membership, MemberStatus
+from roost.membership.base import LocalMembership, Membership, MemberStatus, MemberView
+from roost.membership.systems import SYSTEMS_TAG
 from roost.metrics import Metrics
 from roost.node import local, policies
 from roost.node.apiauth import ApiAuth
 from roost.node.config import NodeConfig
 from roost.node.core import Core
-from roost.node.http import HttpApi
+from roost.node.http import RING_VERSION, HttpApi
 from roost.node.loader import build_systems, build_types, load_class
+from roost.node.probes import ProbeServer, ProbeState, publish, refresh
+from roost.node.routes import Routes
+from roost.node.server import HttpServer
 from roost.node.spawnproto import SpawnProtocol
-from roost.node.tls import NodeTls, remote_context, require_peer_cert
+from roost.node.status import StatusApi
+from roost.node.tls import NodeTls, remote_context
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
-from roost.placement.router import SYSTEMS_TAG
+from roost.placement.ring import Ring
 from roost.runtime.labels import invocation_labels
 from roost.runtime.types import SystemTypes
 from roost.sdk.context import ActorId
@@ -61,8 +64,7 @@ log = logging.getLogger("roost.node")
 # The router answers 503 at the deadline when it could not place a call; the HTTP deadline waits
 # a little longer so that 504 means "a turn ran too long", not "placement gave up".
 DEADLINE_GRACE = 0.25
-# A forced stop gives a call still running this long to notice its cancellation (aiohttp reads a
-# shutdown timeout of 0 as "wait forever").
+# A forced stop gives a call still running this long to notice its cancellation.
 ABANDON_WAIT = 0.1
 
 
@@ -145,8 +147,9 @@ class Node:
         self.inflight = 0
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._http: HttpServer | None = None
+        self._probes: ProbeServer | None = None
+        self._probe_state: ProbeState | None = None
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self.started_at = time.time()
@@ -191,26 +194,20 @@ class Node:
     async def start(self) -> None:
         cfg = self.config
         host, port = cfg.http_host_port
-        app = HttpApi(self).app()
-        self.spawnproto.add_internal_routes(app)
-        if self.tls is not None and self.tls.mutual:
-            app.middlewares.append(require_peer_cert())
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
-        )
-        await self._runner.setup()
-        self._site = web.TCPSite(
-            self._runner,
-            host,
-            port,
-            reuse_address=True,
-            backlog=1024,
-            ssl_context=None if self.tls is None else self.tls.server,
+        self._start_probes()
+        self._http = HttpServer(
+            self.http_api().routes(),
+            max_body=cfg.max_body,
+            auth=self.api_auth,
+            mutual_tls=self.tls is not None and self.tls.mutual,
+            stamp=self._ring_header,
         )
         try:
-            await self._site.start()
+            await self._http.start(
+                host, port, ssl_context=None if self.tls is None else self.tls.server
+            )
         except OSError as exc:
-            await self._runner.cleanup()
+            self._http = None
             raise ConfigError(f"cannot listen on {cfg.http}: {exc.strerror or exc}") from exc
         log.info(
             "node %s: %s on %s, statestore %s, systems %s",
@@ -230,7 +227,34 @@ class Node:
         self.core.start_loops()
         local.register(local.ANY, self)  # `roost.invoke` inside this process goes through us
         self.ready = True
+        if self._probe_state is not None:  # the probe port says ready now, not a tick later
+            await refresh(self._probe_state, self.check_ready)
         log.info("node %s ready", cfg.node_id)
+
+    def _start_probes(self) -> None:
+        where = self.config.probe_host_port
+        if where is None:
+            return
+        state = self._probe_state = ProbeState(self.config.node_id)
+        try:
+            self._probes = ProbeServer(state, *where)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {where[0]}:{where[1]} for probes: {exc.strerror or exc}"
+            ) from exc
+        self._probes.start()
+        self.background(publish(state, self.check_ready), "probe state")
+        log.info("probes (/healthz, /readyz) on %s:%d", where[0], self._probes.port)
+
+    def http_api(self) -> HttpApi:
+        """The HTTP API of this node, with the routes of its other parts."""
+        status = StatusApi(self)
+
+        def extra(r: Routes) -> None:
+            status.add_routes(r)  # the cluster page and its JSON
+            self.spawnproto.add_internal_routes(r)
+
+        return HttpApi(self, extra)
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, drain, and return the process exit code."""
@@ -292,6 +316,8 @@ class Node:
     async def _drain(self) -> None:
         self.ready = False
         self.draining = True
+        if self._probe_state is not None:
+            self._probe_state.ready, self._probe_state.why = False, "node is draining"
         await _logged(
             "gossip of status draining", self.membership.set_status(MemberStatus.DRAINING)
         )
@@ -305,8 +331,8 @@ class Node:
         log.info("handed off %d activations", n)
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.
-        if self._site is not None:
-            await self._site.stop()
+        if self._http is not None:
+            await self._http.stop_listening()
         await self.spawnproto.stop_listening()
         while self.inflight:
             self._idle.clear()
@@ -318,9 +344,8 @@ class Node:
         each hung handler its shutdown timeout twice, 10 s, past `--drain-timeout`): cancel them
         now. An interrupted action is rolled back, a write under way still completes, and the
         caller sees the connection close (outcome unknown), as with any cancelled call."""
-        server = None if self._runner is None else self._runner.server
-        if server is not None:
-            await server.shutdown(ABANDON_WAIT)
+        if self._http is not None:
+            await self._http.shutdown(ABANDON_WAIT)
 
     async def _teardown(self) -> None:
         for t in list(self._tasks):
@@ -328,8 +353,10 @@ class Node:
         for t in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await _logged(f"task {t.get_name()}", t)
-        if self._runner is not None:
-            await _logged("HTTP server cleanup", self._runner.cleanup())
+        if self._http is not None:
+            await _logged("HTTP server close", self._http.close())
+        if self._probes is not None:
+            self._probes.close()
         await _logged("Spawn protocol port close", self.spawnproto.close())
         await _logged("core stop (loops, statestore)", self.core.stop())
         await _logged("membership stop (serf agent)", self.membership.stop())
@@ -404,7 +431,13 @@ class Node:
         ones too: a call passed from A to B is one in flight on A and one on B, never two on one
         (calls between actors ride on the turn that made them and are not counted again)."""
         if self.inflight < self.config.max_inflight:
-            return
+            full = self.core.runtime.full_mailbox(system, actor)
+            if full is None:
+                return
+            # the actor's mailbox is full now: its 429 from the request's head, not its body
+            s, t, a = invocation_labels(self.core.runtime.systems, system, actor, action, parent)
+            self.metrics.bump(self.metrics.invocations, (s, t, a, "overloaded"))
+            raise full
         s, t, a = invocation_labels(self.core.runtime.systems, system, actor, action, parent)
         m = self.metrics
         m.bump(m.shed, (s, t, "inflight"))
@@ -447,8 +480,81 @@ class Node:
                 log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
 
     @property
+    def advertise_http(self) -> str:
+        return self.config.advertise_http
+
+    @property
     def default_system(self) -> str:
         return self.config.system
+
+    # --- the narrow views the network layers take (roost.node.surface) ---------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.config.node_id
+
+    @property
+    def max_body(self) -> int:
+        return self.config.max_body
+
+    def view(self) -> MemberView:
+        return self.membership.view
+
+    def ring(self) -> Ring:
+        return self.core.router.ring
+
+    def ring_version(self) -> str:
+        return self.core.router.ring_version
+
+    def _ring_header(self) -> str:
+        """On every reply: the ring this node routed with, so an owner-aware client sees at once
+        that its copy is stale."""
+        return f"{RING_VERSION}: {self.core.router.ring_version}\r\n"
+
+    def owner(self, system: str, actor: str) -> str | None:
+        return self.core.router.owner(system, actor)
+
+    def counts_by_type(self) -> Mapping[tuple[str, str], int]:
+        return self.core.runtime.counts_by_type()
+
+    def remote_urls(self) -> Mapping[str, str]:
+        return self.remote.urls if self.remote is not None else {}
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    def last_handoffs(self) -> list[dict[str, object]]:
+        return self.placement.last_handoffs
+
+    async def deliver_broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> int:
+        return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
+
+    async def schedule(
+        self,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        system: str,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        delay_ms: int | None,
+        at_ms: int | None,
+    ) -> str:
+        return await self.core.schedule(
+            actor, action, payload, system=system, parent=parent, metadata=metadata,
+            delay_ms=delay_ms, at_ms=at_ms,
+        )  # fmt: skip
+
+    async def spawn(self, system: str, actor: str, parent: str) -> None:
+        await self.core.spawn(system, actor, parent)
 
     @property
     def gossip_tags(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 document of the node's public JSON API, served at `GET /openapi.json`.
 
 Built as a dict on demand (the version is the package's; nothing to ship beside the code). It
-describes every route of `HttpApi.app()` except the signed `/internal/...` ones. Kept true by
+describes every route of `HttpApi.routes()` except the signed `/internal/...` ones. Kept true by
 tests: tests/node/test_openapi.py checks it against the router and the error tree and validates
 it; tests/node/test_openapi_fuzz.py runs schemathesis against a live node with it.
 """
@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 import roost
 from roost.node.openapi_components import (
@@ -24,6 +23,8 @@ from roost.node.openapi_components import (
     name_schema,
     obj,
 )
+from roost.node.request import Request
+from roost.node.responses import Reply
 
 if TYPE_CHECKING:
     from roost.runtime.types import SystemTypes
@@ -44,7 +45,10 @@ def document(systems: Mapping[str, SystemTypes] | None = None) -> dict[str, Any]
                 "The public JSON API of a Roost node (any node of a cluster answers for the "
                 'whole cluster). Errors are `{"error": {"code", "message"}}`; bad input '
                 "always gets a 4xx, never a 5xx. Node-to-node routes under `/internal/` are "
-                "signed with the cluster secret and are not part of this API."
+                "signed with the cluster secret and are not part of this API. HTTP/1.1 with "
+                "keep-alive and pipelining; `Expect: 100-continue` is answered once the call "
+                "passed its checks, and a call refused with 429 is refused from its request "
+                "line and headers, before its body is read."
             ),
             "license": {"name": "Apache-2.0"},
         },
@@ -71,19 +75,19 @@ def document(systems: Mapping[str, SystemTypes] | None = None) -> dict[str, Any]
 
 def handler(
     systems: Callable[[], Mapping[str, SystemTypes]] | None = None,
-) -> Callable[[web.Request], Awaitable[web.Response]]:
+) -> Callable[[Request], Awaitable[Reply]]:
     """The `GET /openapi.json` handler. The document is serialised once, and again only when
     the hosted systems change (actor hosts registering), which `systems` returns."""
     cache: dict[str, Any] = {}
 
-    async def openapi(request: web.Request) -> web.Response:
+    async def openapi(request: Request) -> Reply:
         current = dict(systems()) if systems is not None else {}
         key = sorted((name, id(types)) for name, types in current.items())
         if cache.get("key") != key:
             # (`held` keeps the types alive, so that their ids cannot be reused meanwhile)
             cache["key"], cache["held"] = key, current
             cache["body"] = orjson.dumps(document(current))
-        return web.Response(body=cache["body"], content_type="application/json")
+        return Reply(200, cache["body"])
 
     return openapi
 
@@ -288,7 +292,7 @@ def _operations_paths() -> dict[str, Schema]:
             "get": _op(
                 "healthz",
                 "operations",
-                "Liveness: 200 while the process serves",
+                "Liveness: 200 while the process serves (also on the `--probe-http` port)",
                 {"200": _ok("alive", "Health")},
                 public=True,
             )
@@ -297,7 +301,8 @@ def _operations_paths() -> dict[str, Schema]:
             "get": _op(
                 "readyz",
                 "operations",
-                "Readiness: 200 once joined and the statestore answers",
+                "Readiness: 200 once joined and the statestore answers (also on the "
+                "`--probe-http` port)",
                 {"200": _ok("ready", "Ready"), **_errors(503)},
                 public=True,
             )

@@ -19,14 +19,16 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 from roost.errors import RoostError
 from roost.membership.base import Member
+from roost.node.request import Request
+from roost.node.responses import Reply, error_body, error_response
+from roost.node.routes import Routes
 from roost.placement.ring import Ring
 
 if TYPE_CHECKING:
-    from roost.node.node import Node
+    from roost.node.surface import StatusNode
 
 STATUS_PATH = "/internal/v1/status"
 PEER_TIMEOUT = 1.5  # seconds; a peer slower than this is shown as not answering
@@ -48,11 +50,11 @@ _UI_HEADERS = {
 }
 
 
-def local_status(node: Node) -> dict[str, Any]:
+def local_status(node: StatusNode) -> dict[str, Any]:
     """This node's own figures (what a peer's internal status call returns)."""
     m = node.metrics
     by_type: dict[tuple[str, str], dict[str, Any]] = {}
-    for (system, type_name), n in node.core.runtime.counts_by_type().items():
+    for (system, type_name), n in node.counts_by_type().items():
         by_type[(system, type_name)] = {"system": system, "type": type_name, "active": n}
     ok = failed = 0
     for (system, type_name, _action, outcome), n in list(m.invocations.items()):
@@ -65,13 +67,13 @@ def local_status(node: Node) -> dict[str, Any]:
         )
         row["invocations"] = row.get("invocations", 0) + n
     return {
-        "id": node.config.node_id,
+        "id": node.node_id,
         "at": time.time(),
         "started_at": node.started_at,
         "ready": node.ready,
         "draining": node.draining,
         "inflight": node.inflight,
-        "ring_version": node.core.router.ring.version,
+        "ring_version": node.ring().version,
         "active": sum(r["active"] for r in by_type.values()),
         "actors": [
             {"invocations": 0, **row} for _, row in sorted(by_type.items(), key=lambda kv: kv[0])
@@ -80,7 +82,7 @@ def local_status(node: Node) -> dict[str, Any]:
         "forwarded": sum(m.forwarded.values()),
         "handoffs": {
             "total": sum(m.handoffs.values()),
-            "recent": list(node.placement.last_handoffs),
+            "recent": list(node.last_handoffs()),
         },
     }
 
@@ -88,7 +90,7 @@ def local_status(node: Node) -> dict[str, Any]:
 class StatusApi:
     """The routes of the cluster page. Holds only caches; everything else is read from `node`."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: StatusNode) -> None:
         self.node = node
         ui = files("roost.node").joinpath("ui")
         self._assets = {name: ui.joinpath(name).read_bytes() for name in _ASSETS}
@@ -96,41 +98,36 @@ class StatusApi:
         self._lock = asyncio.Lock()
         self._arcs: tuple[Ring, list[list[Any]]] | None = None
 
-    def add_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/ui", self.page)
-        r.add_get("/ui/", self.page)
-        r.add_get("/ui/{name}", self.asset)
-        r.add_get("/v1/cluster/status", self.status)
-        r.add_get(STATUS_PATH, self.internal)
+    def add_routes(self, r: Routes) -> None:
+        r.get("/ui", self.page)
+        r.get("/ui/", self.page)
+        r.get("/ui/{name}", self.asset)
+        r.get("/v1/cluster/status", self.status)
+        r.get(STATUS_PATH, self.internal)
 
-    async def page(self, request: web.Request) -> web.Response:
+    async def page(self, request: Request) -> Reply:
         if request.path.endswith("/"):  # the page's links are relative to /ui
-            raise web.HTTPMovedPermanently("../ui")
+            return Reply(301, b"", None, {"Location": "../ui"})
         return self._serve("index.html")
 
-    async def asset(self, request: web.Request) -> web.Response:
+    async def asset(self, request: Request) -> Reply:
         name = request.match_info["name"]
         if name not in _ASSETS:
-            raise web.HTTPNotFound()
+            return error_body(404, "not_found", f"Not Found: {request.method} {request.path}")
         return self._serve(name)
 
-    def _serve(self, name: str) -> web.Response:
-        return web.Response(
-            body=self._assets[name],
-            content_type=_ASSETS[name],
-            charset="utf-8",
-            headers=_UI_HEADERS,
-        )
+    def _serve(self, name: str) -> Reply:
+        return Reply(200, self._assets[name], f"{_ASSETS[name]}; charset=utf-8", _UI_HEADERS)
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.cluster(), dumps=_dumps)
+    async def status(self, request: Request) -> Reply:
+        return Reply(200, orjson.dumps(await self.cluster()))
 
-    async def internal(self, request: web.Request) -> web.Response:
+    async def internal(self, request: Request) -> Reply:
         try:
             self.node.verify_internal(request.method, request.path_qs, b"", request.headers)
         except RoostError as exc:
-            return web.json_response(exc.to_json(), status=exc.status, dumps=_dumps)
-        return web.json_response(local_status(self.node), dumps=_dumps)
+            return error_response(exc)
+        return Reply(200, orjson.dumps(local_status(self.node)))
 
     async def cluster(self) -> dict[str, Any]:
         """Members, ring and every live node's figures; at most one gather per second."""
@@ -147,9 +144,9 @@ class StatusApi:
 
     async def _gather(self) -> dict[str, Any]:
         node = self.node
-        me = node.config.node_id
-        view = node.membership.view
-        ring = node.core.router.ring
+        me = node.node_id
+        view = node.view()
+        ring = node.ring()
         peers = sorted((m for m in view.members.values() if m.alive and m.id != me), key=_id)
         answers = await asyncio.gather(*(self._peer(m) for m in peers))
         nodes = {me: local_status(node), **{m.id: a for m, a in zip(peers, answers, strict=True)}}
@@ -207,7 +204,3 @@ def _drawn(arcs: list[tuple[float, float, str]]) -> list[list[Any]]:
 
 def _id(m: Member) -> str:
     return m.id
-
-
-def _dumps(data: Any) -> str:
-    return orjson.dumps(data).decode()

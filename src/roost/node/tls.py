@@ -19,22 +19,13 @@ import datetime
 import hashlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from roost.errors import ConfigError, Unauthorized
-
-if TYPE_CHECKING:  # aiohttp.web is imported only to build the middleware: `Client` imports us
-    from aiohttp import web
-    from aiohttp.typedefs import Middleware
+from roost.errors import ConfigError
 
 log = logging.getLogger("roost.tls")
 
 MIN_VERSION = ssl.TLSVersion.TLSv1_2  # TLS 1.0 and 1.1 are deprecated (RFC 8996)
 RELOAD_EVERY = 30.0  # s between checks of the files; renewals come days before expiry
-INTERNAL_PREFIX = "/internal/"
-
-Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 def _fail(what: str, path: str, exc: Exception) -> ConfigError:
@@ -72,7 +63,8 @@ def _load_ca(ctx: ssl.SSLContext, ca: str) -> None:
 
 def server_context(cert: str, key: str, ca: str | None) -> ssl.SSLContext:
     """The API listener's context. With `ca`, clients may present a certificate (verified
-    against it); public routes do not need one, `/internal/` ones do (`require_peer_cert`)."""
+    against it); public routes do not need one, `/internal/` ones do (`roost.node.server`
+    checks)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = MIN_VERSION
     _load_pair(ctx, cert, key)
@@ -175,25 +167,3 @@ def _log_expiry(cert: str) -> None:
         log.warning("TLS certificate %s expired at %s", cert, until.isoformat())
     else:
         log.info("TLS certificate %s is valid until %s", cert, until.isoformat())
-
-
-def require_peer_cert() -> Middleware:
-    """Mutual TLS for node-to-node routes: a caller of `/internal/` must have presented a
-    certificate that `--tls-ca` signed (the handshake already refused any other)."""
-    from aiohttp import web
-
-    from roost.node.http import error_response
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(INTERNAL_PREFIX):
-            transport = request.transport
-            if transport is None or not transport.get_extra_info("peercert"):
-                return error_response(
-                    Unauthorized(
-                        "internal route: a client certificate signed by --tls-ca is required"
-                    )
-                )
-        return await handler(request)
-
-    return middleware

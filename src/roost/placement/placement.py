@@ -16,9 +16,10 @@ import time
 
 from roost.errors import RoostError
 from roost.membership.base import MemberView
+from roost.membership.systems import SYSTEMS_TAG
 from roost.metrics import Metrics
 from roost.placement.ring import Ring
-from roost.placement.router import SYSTEMS_TAG, Router
+from roost.placement.router import Router
 from roost.runtime.host import Runtime
 
 log = logging.getLogger("roost.placement")

@@ -38,30 +38,19 @@ from roost.errors import (
     Unavailable,
 )
 from roost.membership.base import Member, MemberStatus, MemberView
+
+# re-exported: code that imported the systems tag from here keeps working
+from roost.membership.systems import SYSTEMS_TAG as SYSTEMS_TAG  # noqa: PLC0414
+from roost.membership.systems import any_host
+from roost.membership.systems import hosts_system as hosts_system  # noqa: PLC0414
 from roost.placement.ring import Ring, ring_version
 from roost.runtime.host import Runtime
 from roost.runtime.labels import invocation_labels
 from roost.sdk.context import ActorId
 
 HOP_LIMIT = 3
-SYSTEMS_TAG = "systems"  # the comma list of systems a member hosts
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
-
-
-def hosted_systems(member: Member) -> list[str] | None:
-    """The systems a member's `systems` tag names; None when it has no such tag (it hosts every
-    system: a member that predates the tag)."""
-    tag = member.tags.get(SYSTEMS_TAG)
-    return None if tag is None else [s for s in tag.split(",") if s]
-
-
-def hosts_system(member: Member | None, system: str) -> bool:
-    """Whether a member hosts `system`, by its `systems` tag (absent: it hosts every system)."""
-    if member is None:
-        return False
-    names = hosted_systems(member)
-    return names is None or system in names
 
 
 class RemoteSystems(Protocol):
@@ -174,9 +163,7 @@ class Router:
     def check_hosted(self, system: str) -> None:
         """Raise `SystemNotFound` when no live member of the view hosts `system` (an empty view,
         a node still starting, hosts everything it was configured with)."""
-        if self.view.members and not any(
-            hosts_system(m, system) for m in self.view.members.values() if m.alive
-        ):
+        if self.view.members and not any_host(self.view.members.values(), system):
             raise SystemNotFound(f"no member of this cluster hosts system {system!r}")
 
     def owns(self, system: str, actor: str) -> bool:

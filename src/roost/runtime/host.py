@@ -221,6 +221,12 @@ class Runtime(Lifecycle, Composition):
             raise Unavailable(f"{act.key}: the lease lapsed during the turn; try again")
         return reply, flow
 
+    def full_mailbox(self, system: str, actor: str) -> Overloaded | None:
+        """The refusal a call to `actor` would get now for its full mailbox (counted), else
+        None: lets the node refuse from a request's head, before reading its body."""
+        act = self.active.get((system, actor))  # type: ignore[call-overload]
+        return None if act is None or not act.full else self._shed(act, "mailbox")
+
     def _shed(self, act: Activation, reason: str) -> Overloaded:
         """Refuse a call at once instead of queueing it past the actor's bound, and count it."""
         self.metrics.bump(self.metrics.shed, (act.key.system, act.type.name, reason))

@@ -16,16 +16,19 @@ from aiohttp import web
 import roost
 from roost.errors import BadRequest, ConfigError, RoostError, SystemNotFound
 from roost.membership.base import MemberStatus
+from roost.membership.systems import hosts_system
+from roost.node.request import Request
+from roost.node.responses import Reply, json_response
+from roost.node.routes import Routes
 from roost.node.spawnproto import protocol_pb2 as P
 from roost.node.spawnproto.external import build_types, problems
 from roost.node.spawnproto.hostclient import HostClient
 from roost.node.spawnproto.registry import HostEntry, HostRegistry
 from roost.node.spawnproto.server import ProtocolApi
-from roost.placement.router import hosts_system
 from roost.runtime.types import SystemTypes
 
 if TYPE_CHECKING:
-    from roost.node.node import Node
+    from roost.node.surface import SpawnNode
 
 log = logging.getLogger("roost.spawnproto")
 
@@ -36,7 +39,7 @@ PUSH_TIMEOUT = 2.0
 
 
 class SpawnProtocol:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: SpawnNode) -> None:
         self.node = node
         cfg = node.config
         self.version = roost.__version__
@@ -143,7 +146,7 @@ class SpawnProtocol:
 
     def _hosted_elsewhere(self, system: str) -> bool:
         me = self.node.config.node_id
-        members = self.node.membership.view.members.values()
+        members = self.node.view().members.values()
         return any(m.id != me and m.alive and hosts_system(m, system) for m in members)
 
     def _install(self) -> None:
@@ -164,7 +167,7 @@ class SpawnProtocol:
     async def _push(self) -> None:
         """Tell every peer to re-read the registrations now (the periodic refresh is the
         fallback for a peer that misses this)."""
-        view = self.node.membership.view
+        view = self.node.view()
         me = self.node.config.node_id
         peers = [
             m
@@ -178,14 +181,11 @@ class SpawnProtocol:
             *(fwd.post_json(m, PUSH_PATH, {}, PUSH_TIMEOUT) for m in peers), return_exceptions=True
         )
 
-    def add_internal_routes(self, app: web.Application) -> None:
-        app.router.add_post(PUSH_PATH, self._on_push)
+    def add_internal_routes(self, r: Routes) -> None:
+        r.post(PUSH_PATH, self._on_push)
 
-    async def _on_push(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.read()
-            self.node.verify_internal(request.method, request.path_qs, body, request.headers)
-            changed = await self.registry.load()
-        except RoostError as exc:
-            return web.json_response(exc.to_json(), status=exc.status)
-        return web.json_response({"changed": changed})
+    async def _on_push(self, request: Request) -> Reply:
+        body = await request.read()
+        self.node.verify_internal(request.method, request.path_qs, body, request.headers)
+        changed = await self.registry.load()
+        return json_response({"changed": changed})
