@@ -84,9 +84,10 @@ class RingNode:
         self.members: list[dict[str, object]] = []
         self.calls: list[str] = []
         self.cut = False
+        self.hash = HASH_NAME
 
     async def ring(self, request: web.Request) -> web.Response:
-        doc = {"version": "v1", "vnodes": 50, "hash": HASH_NAME, "members": self.members}
+        doc = {"version": "v1", "vnodes": 50, "hash": self.hash, "members": self.members}
         return web.json_response(doc, headers={"X-Roost-Ring-Version": "v1"})
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:
@@ -138,6 +139,22 @@ async def test_calls_go_to_the_owner_and_around_a_member_that_refuses(
         for actor in _owned("a"):
             assert await client.invoke(actor, "add", system="s") == {"on": "b"}
         assert b.calls == _owned("a")
+
+
+async def test_a_cluster_mid_upgrade_makes_the_client_forget_its_ring(
+    ring_nodes: tuple[RingNode, RingNode, int],
+) -> None:
+    """The nodes now route with the ring of nodes that predate the SHA-256 ring (an upgrade is
+    under way): the client must not keep computing owners with its old copy."""
+    b, c, _ = ring_nodes
+    async with Client(f"http://127.0.0.1:{b.port}", token="") as client:
+        assert await client.refresh()
+        b.hash = c.hash = "md5-uhashring"
+        assert not await client.refresh()
+        assert client.ring is None
+        actor = _owned("c", 1)[0]
+        assert await client.invoke(actor, "add", system="s") == {"on": "b"}  # the node named
+        assert c.calls == []
 
 
 async def test_a_call_cut_off_after_it_was_sent_is_not_sent_again(

@@ -22,6 +22,7 @@ from roost.errors import Timeout
 from roost.membership.base import Member, MemberStatus, MemberView, ViewListener
 from roost.metrics import Metrics
 from roost.placement.placement import Placement
+from roost.placement.ring import HASH_NAME, RING_TAG
 from roost.placement.router import HOP_LIMIT, Router, Unreachable
 from roost.runtime.driver import drive
 from roost.runtime.host import Runtime
@@ -334,7 +335,8 @@ class Cluster:
     # --- membership ----------------------------------------------------------------------------
 
     def member(self, node_id: str, status: MemberStatus) -> Member:
-        return Member(node_id, f"{node_id}:8800", f"{node_id}:7946", status)
+        tags = {RING_TAG: HASH_NAME}  # a current node: it computes the SHA-256 ring
+        return Member(node_id, f"{node_id}:8800", f"{node_id}:7946", status, tags=tags)
 
     def gossip_now(self, node_id: str) -> None:
         """A node's own status change reaches its own view at once (Serf tags are local)."""

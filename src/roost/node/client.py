@@ -108,9 +108,15 @@ class Client:
         for base in self._candidates(None):
             try:
                 doc = await self._once("GET", RING_PATH, None, None, base)
-                ring = ClientRing(doc, self._scheme)
             except (_NotSent, RoostError, ValueError):
                 continue  # an older node (404), a refused token, a node down: try the next
+            try:
+                ring = ClientRing(doc, self._scheme)
+            except ValueError:
+                # a ring this client does not compute (the cluster is mid-upgrade from nodes
+                # that predate it): forget the old copy, calls go through the nodes named
+                self.ring = None
+                return False
             self.ring = ring
             self._stale = False  # (the fetch's own reply may have flagged the old copy)
             return True

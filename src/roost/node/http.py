@@ -29,7 +29,6 @@ from roost.node import openapi
 from roost.node.request import Request
 from roost.node.responses import JSON, Reply, error_response, json_response
 from roost.node.routes import Routes
-from roost.placement.ring import HASH_NAME
 from roost.placement.router import forwarded_bounds
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
@@ -357,7 +356,7 @@ class HttpApi:
             {
                 "version": node.ring_version(),
                 "vnodes": ring.vnodes,
-                "hash": HASH_NAME,
+                "hash": ring.hash_name,
                 "key": "{system}/{actor}",
                 "members": members,
             }

@@ -46,7 +46,7 @@ from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
 from roost.placement.placement import Placement
-from roost.placement.ring import Ring
+from roost.placement.ring import HASH_NAME, RING_TAG, Ring
 from roost.runtime.labels import invocation_labels
 from roost.runtime.types import SystemTypes
 from roost.sdk.context import ActorId
@@ -87,7 +87,10 @@ class Node:
         systems = build_systems(config.systems, build_types(classes))
         self.systems = systems
         # what peers need to build each system's ring: the systems this node hosts
-        self._tags: tuple[tuple[str, str], ...] = ((SYSTEMS_TAG, ",".join(sorted(systems))),)
+        self._tags: tuple[tuple[str, str], ...] = (
+            (SYSTEMS_TAG, ",".join(sorted(systems))),
+            (RING_TAG, HASH_NAME),  # while a member lacks it, all route with the older ring
+        )
         if not config.statestore_key:
             raise ConfigError(
                 "ROOST_STATESTORE_KEY is not set. Generate a key with `roost keygen` and export "

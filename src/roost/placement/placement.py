@@ -18,7 +18,8 @@ from roost.errors import RoostError
 from roost.membership.base import MemberView
 from roost.membership.systems import SYSTEMS_TAG
 from roost.metrics import Metrics
-from roost.placement.ring import Ring
+from roost.placement.ring import HASH_NAME, RING_TAG, Ring
+from roost.placement.ring_legacy import LEGACY_VNODES, LegacyRing
 from roost.placement.router import Router
 from roost.runtime.host import Runtime
 
@@ -57,10 +58,23 @@ class Placement:
             return  # an older view delivered late: ignore
         active = view.active_ids()
         old = self.router.ring
-        if old.vnodes == self.vnodes and old.members == tuple(active):
+        legacy = _upgrading(view, active)
+        if legacy != isinstance(old, LegacyRing) and active:
+            log.warning(
+                "%s", "members that predate the SHA-256 ring are active: routing with their ring "
+                "until they are upgraded" if legacy else "every member computes the SHA-256 "
+                "ring: moving to it (a rebalance)",
+            )  # fmt: skip
+        vnodes = LEGACY_VNODES if legacy else self.vnodes
+        if isinstance(old, LegacyRing) == legacy and (old.vnodes, old.members) == (
+            vnodes,
+            tuple(active),
+        ):
             ring = old.with_version(view.version)  # most views keep the members: no hashing
+        elif legacy:
+            ring = LegacyRing(active, vnodes, view.version)
         else:
-            ring = Ring(active, self.vnodes, view.version)
+            ring = Ring(active, vnodes, view.version)
         hosting = _hosting(view)
         changed = not ring.same_members(self.router.ring) or hosting != self._hosting
         self._hosting = hosting
@@ -104,3 +118,13 @@ class Placement:
 def _hosting(view: MemberView) -> dict[str, str | None]:
     """Which systems each member declares: a change moves the per-system rings."""
     return {m.id: m.tags.get(SYSTEMS_TAG) for m in view.members.values()}
+
+
+def _upgrading(view: MemberView, active: list[str]) -> bool:
+    """Whether an active member computes the ring of Roost before the SHA-256 ring (it does not
+    advertise the `ring` tag): then every node routes with that ring, so all agree."""
+    for mid in active:
+        m = view.get(mid)
+        if m is not None and m.tags.get(RING_TAG) != HASH_NAME:
+            return True
+    return False

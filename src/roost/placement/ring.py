@@ -35,6 +35,9 @@ HASH_NAME = "sha256-48"  # what GET /v1/cluster/ring reports, so clients can che
 DEFAULT_VNODES = 1000
 
 
+RING_TAG = "ring"  # gossip tag: the ring a member computes (HASH_NAME); absent on older nodes
+
+
 def ring_key(system: str, actor: str) -> str:
     return f"{system}/{actor}"
 
@@ -57,6 +60,7 @@ class Ring:
     """Owner lookup over a fixed set of members."""
 
     __slots__ = ("_owners", "_points", "members", "version", "vnodes")
+    hash_name = HASH_NAME  # what GET /v1/cluster/ring reports (clients check they agree)
 
     def __init__(
         self,
@@ -143,12 +147,14 @@ def _build(members: Sequence[str], vnodes: int) -> tuple[list[int], list[str]]:
     return points, owners
 
 
-def ring_version(members: Mapping[str, str | None], vnodes: int) -> str:
+def ring_version(members: Mapping[str, str | None], vnodes: int, hash_name: str = HASH_NAME) -> str:
     """A short digest of what decides every owner: the active members, the systems each hosts
     (None: all) and the vnode count. Equal on every node whose view agrees, so a client can tell
     from one reply header that its copy of the ring is stale (a node's view version is a local
     counter, not comparable across nodes)."""
     text = "\n".join(f"{m}\t{members[m] or '*'}" for m in sorted(members))
+    if hash_name != HASH_NAME:  # the ring of a rolling upgrade (ring_legacy): another version
+        text = f"{hash_name}\n{text}"
     return hashlib.sha256(f"{vnodes}\n{text}".encode()).hexdigest()[:16]
 
 

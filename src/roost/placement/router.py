@@ -177,7 +177,7 @@ class Router:
         for m in ring.members:
             member = view.get(m)
             hosting[m] = None if member is None else member.tags.get(SYSTEMS_TAG)
-        self.ring_version = ring_version(hosting, ring.vnodes)
+        self.ring_version = ring_version(hosting, ring.vnodes, ring.hash_name)
 
     async def invoke(
         self,
