@@ -143,12 +143,20 @@ export class RoostClient {
     this.fetchedAt = this.now();
     this.stale = false;
     for (const base of this.candidates(undefined)) {
+      let doc: unknown;
       try {
-        const doc = await this.once('GET', '/v1/cluster/ring', undefined, {}, base);
+        doc = await this.once('GET', '/v1/cluster/ring', undefined, {}, base);
+      } catch {
+        continue; // an older node (404), a refused token, a node down: try the next
+      }
+      try {
         this.ring = new ClientRing(doc, this.scheme);
         return true;
       } catch {
-        continue; // an older node (404), a refused token, a node down: try the next
+        // a ring this client does not compute (the cluster is mid-upgrade from nodes that
+        // predate it): forget the old copy, calls go through the nodes named
+        this.ring = undefined;
+        return false;
       }
     }
     return false;
