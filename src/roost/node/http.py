@@ -29,6 +29,7 @@ from roost.errors import (
 from roost.node import openapi
 from roost.node.apiauth import ApiAuth
 from roost.node.status import StatusApi
+from roost.payload import RawPayload
 from roost.placement.router import SYSTEMS_TAG, hosts_system
 from roost.requestctx import HEADER as REQUEST_ID
 from roost.requestctx import RequestInfo, accept_id, current
@@ -197,9 +198,10 @@ def _flag(request: web.Request, name: str) -> bool:
 PROTOBUF = ("application/protobuf", "application/x-protobuf")
 
 
-async def read_payload(request: web.Request, max_body: int) -> Any:
+async def read_payload(request: web.Request, max_body: int, *, lazy: bool = False) -> Any:
     """The payload of a request: JSON, or a protobuf message (``application/protobuf`` with
-    ``X-Roost-Type`` naming it); None for an empty body."""
+    ``X-Roost-Type`` naming it); None for an empty body. `lazy`: the bytes as a `RawPayload`,
+    decoded where the actor runs (a forwarded call is never decoded and encoded again)."""
     length = request.content_length
     if length is not None and length > max_body:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {max_body} bytes")
@@ -221,10 +223,11 @@ async def read_payload(request: web.Request, max_body: int) -> Any:
         why = getattr(exc.__cause__, "message", None) or str(exc)
         raise BadRequest(f"request body could not be read: {why}", close=True) from exc
     if proto:
-        return parse_protobuf(body, request.headers.get("X-Roost-Type"))
+        tname = request.headers.get("X-Roost-Type")
+        return RawPayload(body, tname) if lazy and tname else parse_protobuf(body, tname)
     if not body or body.isspace():
         return None
-    return parse_json_payload(body)
+    return RawPayload(body) if lazy else parse_json_payload(body)
 
 
 def parse_protobuf(body: bytes, type_name: str | None) -> Any:
@@ -296,7 +299,7 @@ class HttpApi:
             run_async = _flag(request, "async") if request.query_string else False
             node = self.node
             node.admit(system, actor, action, parent)  # shed before the body: a 429 costs little
-            payload = await read_payload(request, self.max_body)
+            payload = await read_payload(request, self.max_body, lazy=not request.query_string)
             metadata = parse_metadata(request.headers.get("X-Roost-Metadata"))
             timeout = parse_timeout(request.headers.get("X-Roost-Timeout-Ms"))
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")

@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -42,6 +41,8 @@ from roost.node.tls import NodeTls, remote_context, require_peer_cert
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
+from roost.placement.link import LINK_TAG, LinkForwarder
+from roost.placement.linkserver import LinkServer, bind
 from roost.placement.placement import Placement
 from roost.placement.router import SYSTEMS_TAG
 from roost.runtime.host import RETRY_AFTER
@@ -105,7 +106,8 @@ class Node:
             if config.tls_cert is not None and config.tls_key is not None
             else None
         )
-        self.forwarder = _forwarder(internal_key, self.tls) if config.cluster_mode else None
+        self.forwarder = _forwarder(config, internal_key, self.tls) if config.cluster_mode else None
+        self.link_server = self._link_server() if config.cluster_mode else None
         self.core = Core(
             node_id=config.node_id,
             systems=systems,
@@ -152,6 +154,23 @@ class Node:
             "roost_serf_agent_restarts",
             lambda: [((), float(getattr(self.membership, "restarts", 0)))],
         )
+
+    def _link_server(self) -> LinkServer | None:
+        """The peer link's listener, bound now: its port goes into the gossip tags."""
+        where = self.config.link_host_port
+        if where is None:
+            return None
+        server = LinkServer(
+            self,
+            self.config.node_id,
+            self._verifier,
+            bind(*where),
+            max_body=self.config.max_body,
+            ssl=None if self.tls is None else self.tls.server,
+            mutual=self.tls is not None and self.tls.mutual,
+        )
+        self._tags += ((LINK_TAG, self.config.link_advertise(server.port)),)
+        return server
 
     def _membership(self) -> Membership:
         cfg = self.config
@@ -215,6 +234,8 @@ class Node:
             redact(cfg.statestore),
             ", ".join(cfg.systems),
         )
+        if self.link_server is not None:
+            await self.link_server.start()
         await self.core.start()
         await self.spawnproto.start()
         self.background(self.placement.run(), "placement")
@@ -302,6 +323,8 @@ class Node:
         if self._site is not None:
             await self._site.stop()
         await self.spawnproto.stop_listening()
+        if self.link_server is not None:
+            self.link_server.stop_listening()
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
@@ -313,6 +336,8 @@ class Node:
         each hung handler its shutdown timeout twice, 10 s, past `--drain-timeout`): cancel them
         now. An interrupted action is rolled back, a write under way still completes, and the
         caller sees the connection close (outcome unknown), as with any cancelled call."""
+        if self.link_server is not None:
+            self.link_server.abandon()
         server = None if self._runner is None else self._runner.server
         if server is not None:
             await server.shutdown(ABANDON_WAIT)
@@ -325,6 +350,8 @@ class Node:
                 await t
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.link_server is not None:
+            await self.link_server.close()
         with contextlib.suppress(Exception):
             await self.spawnproto.close()
         with contextlib.suppress(Exception):
@@ -429,19 +456,29 @@ class Node:
         }  # fmt: skip
         await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
         assert self.forwarder is not None
-        path = f"/internal/v1/systems/{quote(system, safe='')}/broadcast"
         peers = [
             m
             for m in self.membership.view.members.values()
             if m.alive and m.id != self.config.node_id
         ]
         results = await asyncio.gather(
-            *(self.forwarder.post_json(m, path, body, 5.0) for m in peers), return_exceptions=True
+            *(self.forwarder.broadcast(m, system, body, 5.0) for m in peers), return_exceptions=True
         )
         for m, r in zip(peers, results, strict=True):
             if isinstance(r, BaseException):
                 self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
                 log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
+
+    async def deliver_broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> int:
+        """A peer's broadcast, arrived over the peer link: this node's active subscribers."""
+        return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
 
     @property
     def default_system(self) -> str:
@@ -507,12 +544,14 @@ def _api_auth(cfg: NodeConfig) -> ApiAuth | None:
     return ApiAuth(cfg.api_tokens, metrics_open=not cfg.metrics_auth)
 
 
-def _forwarder(key: bytes, tls: NodeTls | None) -> HttpForwarder:
-    """Peers are called over https, verified against `--tls-ca`, when this node has a certificate
-    (every node of a cluster shares one TLS setting), else over plain http."""
-    if tls is None:
-        return HttpForwarder(key)
-    return HttpForwarder(key, scheme="https", ssl=tls.peer)
+def _forwarder(cfg: NodeConfig, key: bytes, tls: NodeTls | None) -> LinkForwarder:
+    """Peers are called over their peer link (HTTP for one that has none), with TLS verified
+    against `--tls-ca` when this node has a certificate (every node of a cluster shares one TLS
+    setting), else in the clear."""
+    http = HttpForwarder(key) if tls is None else HttpForwarder(key, scheme="https", ssl=tls.peer)
+    return LinkForwarder(
+        cfg.node_id, key, http, ssl=None if tls is None else tls.peer, max_body=cfg.max_body
+    )
 
 
 def _stores(

@@ -14,6 +14,9 @@ For actor K arriving at node N with `hops` so far:
    forwarded call that cannot be placed goes back to its sender at once as `NotPlaced`, so a
    call's path never holds more than `HOP_LIMIT` forwards, however long the views disagree.
 
+A payload may arrive as a `RawPayload` (the bytes the entry node received): it is decoded only
+where the call runs here, and forwarded as the same bytes otherwise.
+
 Nothing here retries a call whose outcome is unknown (sent, then the connection broke): that would
 apply an update twice. Such a call fails with `Timeout`.
 """
@@ -36,6 +39,7 @@ from roost.errors import (
     Unavailable,
 )
 from roost.membership.base import Member, MemberStatus, MemberView
+from roost.payload import decoded
 from roost.placement.ring import Ring
 from roost.runtime.host import Runtime
 from roost.runtime.labels import invocation_labels
@@ -191,7 +195,7 @@ class Router:
         if key in rt.active or key in rt.pools or ring.owner(system, actor) == self.node_id:
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
-                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    system, actor, action, decoded(payload), parent=parent, metadata=metadata,
                     caller=caller, dedupe=dedupe,
                 )  # fmt: skip
             except (NotOwner, LeaseHeld, StateConflict):
@@ -199,7 +203,7 @@ class Router:
         if not len(ring) and system not in rt.systems:
             if self.remote is not None and system in self.remote:
                 return await self.remote.invoke(
-                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    system, actor, action, decoded(payload), parent=parent, metadata=metadata,
                     timeout=self.request_timeout if timeout is None else timeout,
                 )  # fmt: skip
             if self.view.members and not any(
@@ -247,7 +251,7 @@ class Router:
                     system,
                     actor,
                     call.action,
-                    call.payload,
+                    decoded(call.payload),
                     parent=call.parent,
                     metadata=call.metadata,
                     caller=call.caller,
