@@ -12,11 +12,17 @@
   (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
   last handoff line (all 10,000 flushed in one batch and their leases released), and how many
   each handoff line reports; then the whole drain (with serf leave) to process exit.
+
+ROOST_BENCH_CLUSTER=forwarding,spread (a comma list of forwarding, spread, rolling, handoff)
+runs only those parts; the others keep their figures from the last results/cluster.json, and
+`parts_run` says which ones this run measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import re
 import shutil
@@ -26,7 +32,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Scale, cycling_lua, summarize_runs, summary, wrk, wrk_finish, wrk_start
+from bench.common import (
+    ROOT,
+    Scale,
+    cycling_lua,
+    summarize_runs,
+    summary,
+    wrk,
+    wrk_finish,
+    wrk_start,
+)
 from bench.nodes import Cluster, actor_path, owner
 from bench.rolling import rolling_restart
 from roost.placement.ring import Ring
@@ -85,11 +100,13 @@ def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
     finally:
         cluster.close()
     fwd, local = summarize_runs(via_a), summarize_runs(direct_b)
+    ratios = [x["per_s"] / y["per_s"] for x, y in zip(via_a, direct_b, strict=True)]
     return {
         "actors": len(paths),
         "forwarded": fwd,
         "owner_direct": local,
         "forwarded_share_of_direct": fwd["per_s"]["median"] / local["per_s"]["median"],
+        "share_per_run": ratios,  # each run's pair, measured back to back
         "wrk": f"-t1 -c64 -d{seconds:g}s",
     }
 
@@ -125,10 +142,14 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
         _spread_once(cluster, anywhere, 1, conns)  # warm up
         mixed.append(_spread_once(cluster, anywhere, seconds, conns))
         aware.append(_spread_once(cluster, owned, seconds, conns))
+    any_node, owner_aware = summarize_runs(mixed), summarize_runs(aware)
     return {
         "actors": len(paths),
-        "any_node": summarize_runs(mixed),
-        "owner_aware": summarize_runs(aware),
+        "any_node": any_node,
+        "owner_aware": owner_aware,
+        "any_node_share_of_owner_aware": any_node["per_s"]["median"]
+        / owner_aware["per_s"]["median"],
+        "share_per_run": [x["per_s"] / y["per_s"] for x, y in zip(mixed, aware, strict=True)],
         "wrk": f"3 x (-t1 -c{conns} -d{seconds:g}s), one per node, at once",
     }
 
@@ -207,17 +228,41 @@ def run() -> dict[str, Any]:
     if shutil.which("wrk") is None or shutil.which("serf") is None:
         return {"skipped": "needs wrk and serf (make system-deps)"}
     seconds = Scale.pick(5, 2)
-    out: dict[str, Any] = {}
+    parts = os.environ.get("ROOST_BENCH_CLUSTER", ",".join(PARTS)).split(",")
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"ROOST_BENCH_CLUSTER: unknown part(s) {sorted(unknown)}; of {PARTS}")
+    out = _earlier(parts)
+    out["parts_run"] = [p for p in PARTS if p in parts]
     with tempfile.TemporaryDirectory(prefix="roost-bench-cluster-") as d:
         tmp = Path(d)
-        out["forwarding"] = forwarding(tmp, seconds)
-        (tmp / "three").mkdir()
-        cluster = Cluster(3, tmp / "three")
-        try:
-            cluster.start_all()
-            out["spread"] = spread(cluster, seconds)
-            out["rolling_restart"] = rolling_restart(cluster)
-        finally:
-            cluster.close()
-        out["handoff"] = handoff(tmp, Scale.pick(10_000, 2_000))
+        if "forwarding" in parts:
+            out["forwarding"] = forwarding(tmp, seconds)
+        if "spread" in parts or "rolling" in parts:
+            (tmp / "three").mkdir()
+            cluster = Cluster(3, tmp / "three")
+            try:
+                cluster.start_all()
+                if "spread" in parts:
+                    out["spread"] = spread(cluster, seconds)
+                if "rolling" in parts:
+                    out["rolling_restart"] = rolling_restart(cluster)
+            finally:
+                cluster.close()
+        if "handoff" in parts:
+            out["handoff"] = handoff(tmp, Scale.pick(10_000, 2_000))
     return out
+
+
+PARTS = ("forwarding", "spread", "rolling", "handoff")
+_KEYS = {"forwarding": "forwarding", "spread": "spread", "rolling": "rolling_restart",
+         "handoff": "handoff"}  # fmt: skip
+
+
+def _earlier(parts: list[str]) -> dict[str, Any]:
+    """The last run's figures of the parts not run now (a partial run keeps them)."""
+    path = ROOT / "bench" / "results" / "cluster.json"
+    if set(parts) >= set(PARTS) or not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    return {_KEYS[p]: old[_KEYS[p]] for p in PARTS if p not in parts and _KEYS[p] in old}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import msgpack
 import pytest
 
 from roost.placement import frames as f
@@ -52,7 +51,7 @@ def test_an_oversized_frame_is_refused_from_its_prefix_alone() -> None:
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # an HTTP client on the link port
         f.PREFIX.pack(f.AFTER_LENGTH + 4, 99, 1, 0) + b"abcd",  # unknown kind
         f.PREFIX.pack(f.AFTER_LENGTH, f.CALL, 1, 10),  # header longer than the frame
-        f.PREFIX.pack(f.AFTER_LENGTH + 2, f.CALL, 1, 2) + b"\xc1\xc1",  # not msgpack
+        f.PREFIX.pack(f.AFTER_LENGTH + 2, f.CALL, 1, 2) + b"\xc1\xc1",  # not JSON
     ],
 )
 def test_garbage_is_a_frame_error(garbage: bytes) -> None:
@@ -61,7 +60,7 @@ def test_garbage_is_a_frame_error(garbage: bytes) -> None:
 
 
 def test_a_header_with_trailing_bytes_is_a_frame_error() -> None:
-    h = msgpack.packb(["s"]) + b"\x00"
+    h = b'["s"] x'
     data = f.PREFIX.pack(f.AFTER_LENGTH + len(h), f.CALL, 1, len(h)) + h
     with pytest.raises(f.FrameError, match="does not decode"):
         list(f.FrameReader(1024).feed(data))
