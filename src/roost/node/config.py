@@ -51,6 +51,13 @@ OPTIONS: tuple[Option, ...] = (
         "OS picks; peers learn it from the `link` gossip tag; 'off': forward over HTTP)",
     ),
     Option(
+        "--link-advertise",
+        "ROOST_LINK_ADVERTISE_ADDR",
+        None,
+        "host:port peers use to reach the peer link (default: the --advertise host with the "
+        "port --link listens on)",
+    ),
+    Option(
         "--seeds",
         "ROOST_SEEDS",
         "",
@@ -174,6 +181,7 @@ class NodeConfig:
     advertise: str | None = None
     gossip: str = "0.0.0.0:7946"
     link: str | None = None  # None: the --http host, port 0 (the OS picks; gossip tells peers)
+    link_advertise: str | None = None  # None: the advertised HTTP host, the bound link port
     seeds: tuple[str, ...] = ()
     statestore: str = "sqlite:///roost-data/roost.db"
     statestore_key: str | None = None
@@ -252,9 +260,13 @@ class NodeConfig:
             return None
         return split_host_port(self.link, 0, "--link")
 
-    def link_advertise(self, port: int) -> str:
-        """The `link` gossip tag: the host peers reach the HTTP API at, with the link's port."""
-        host, _ = split_host_port(self.advertise_http, 0, "--advertise")
+    def link_tag(self, port: int) -> str:
+        """The `link` gossip tag: `--link-advertise`, else the host peers reach the HTTP API at
+        with the port the link listens on."""
+        if self.link_advertise:
+            host, port = split_host_port(self.link_advertise, port, "--link-advertise")
+        else:
+            host, _ = split_host_port(self.advertise_http, 0, "--advertise")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def validate(self) -> None:

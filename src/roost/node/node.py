@@ -169,7 +169,7 @@ class Node:
             ssl=None if self.tls is None else self.tls.server,
             mutual=self.tls is not None and self.tls.mutual,
         )
-        self._tags += ((LINK_TAG, self.config.link_advertise(server.port)),)
+        self._tags += ((LINK_TAG, self.config.link_tag(server.port)),)
         return server
 
     def _membership(self) -> Membership:
