@@ -335,3 +335,14 @@ async def test_a_member_without_a_link_tag_is_called_over_http() -> None:
             await call(fwd, b, "x")
     finally:
         await fwd.close()
+
+
+def test_the_link_works_on_uvloop_as_nodes_run_it() -> None:
+    """`roost node` runs on uvloop, whose transports are not `asyncio.Transport` subclasses."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> Any:
+        async with linked(FakeHost()) as (_, fwd, b):
+            return await call(fwd, b, "x", {"n": 1})
+
+    assert uvloop.run(scenario()) == {"actor": "x", "got": {"n": 1}}

@@ -20,7 +20,7 @@ import logging
 import ssl as _ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -72,8 +72,7 @@ class _ClientConn(asyncio.Protocol):
         return self._next
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.timer = self.loop.call_later(PING_EVERY, self._tick)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -16,7 +16,7 @@ import socket
 import ssl as _ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -151,8 +151,7 @@ class _ServerConn(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.peer = str(transport.get_extra_info("peername"))
         self.server.conns.add(self)
         if self.server.mutual and not transport.get_extra_info("peercert"):
