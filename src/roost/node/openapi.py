@@ -39,8 +39,9 @@ def document() -> dict[str, Any]:
             "description": (
                 "The public JSON API of a Roost node (any node of a cluster answers for the "
                 'whole cluster). Errors are `{"error": {"code", "message"}}`; bad input '
-                "always gets a 4xx, never a 5xx. Node-to-node routes under `/internal/` are "
-                "signed with the cluster secret and are not part of this API."
+                "always gets a 4xx, never a 5xx. Node-to-node calls travel over the peer link "
+                "(`--link`); the routes under `/internal/` that remain for tools and older "
+                "peers are signed with the cluster secret and are not part of this API."
             ),
             "license": {"name": "Apache-2.0"},
         },
