@@ -346,3 +346,32 @@ def test_the_link_works_on_uvloop_as_nodes_run_it() -> None:
             return await call(fwd, b, "x", {"n": 1})
 
     assert uvloop.run(scenario()) == {"actor": "x", "got": {"n": 1}}
+
+
+class _FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+        self.written: list[bytes] = []
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+async def test_silence_counts_against_the_peer_only_while_this_process_was_running() -> None:
+    conn = link_mod._ClientConn("b", 1 << 20)
+    transport = _FakeTransport()
+    conn.transport = transport  # type: ignore[assignment]
+    now = conn.loop.time()
+    # this process was stalled for 10 s (SIGSTOP): the replies may sit unread in the socket
+    conn.last_rx, conn.last_tick = now - 10, now - 10
+    conn._tick()
+    assert not transport.aborted and conn.out  # a ping, and another interval to hear back
+    # ticking on time and nothing heard for longer than DEAD_AFTER: the connection is cut
+    conn.last_rx, conn.last_tick = now - 10, now - link_mod.PING_EVERY
+    conn._tick()
+    assert transport.aborted
+    if conn.timer is not None:
+        conn.timer.cancel()

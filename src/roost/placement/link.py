@@ -62,7 +62,7 @@ class _ClientConn(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.out: list[bytes] = []
-        self.last_rx = self.loop.time()
+        self.last_rx = self.last_tick = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
         self._next = 0
@@ -100,7 +100,13 @@ class _ClientConn(asyncio.Protocol):
             self.transport.abort()
 
     def _tick(self) -> None:
-        silent = self.loop.time() - self.last_rx
+        now = self.loop.time()
+        if now - self.last_tick > 2 * PING_EVERY:
+            # this process was stalled (paused, swapping): what the peer sent may be unread in
+            # the socket; judge the peer from the next interval, not from our own silence
+            self.last_rx = now
+        self.last_tick = now
+        silent = now - self.last_rx
         if silent > DEAD_AFTER:
             self.abort(f"nothing heard for {silent:.1f}s")
             return

@@ -146,7 +146,7 @@ class _ServerConn(asyncio.Protocol):
         self.tasks: set[asyncio.Task[None]] = set()
         self.out: list[bytes] = []
         self.loop = asyncio.get_running_loop()
-        self.last_rx = self.loop.time()
+        self.last_rx = self.last_check = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
 
@@ -174,7 +174,11 @@ class _ServerConn(asyncio.Protocol):
             self.transport.abort()
 
     def _check(self) -> None:
-        idle = self.loop.time() - self.last_rx
+        now = self.loop.time()
+        if now - self.last_check > IDLE_CLOSE:  # we were stalled ourselves: not the peer's fault
+            self.last_rx = now
+        self.last_check = now
+        idle = now - self.last_rx
         if self.peer_id is None:
             log.warning("peer link from %s: no HELLO within %.0fs; closed", self.peer, HELLO_WAIT)
             self.close("no hello")
