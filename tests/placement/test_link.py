@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from roost.errors import NotPlaced, Overloaded, RoostError, Timeout, Unavailable
+from roost.errors import ConfigError, NotPlaced, Overloaded, RoostError, Timeout, Unavailable
 from roost.membership.base import Member, MemberStatus
 from roost.payload import RawPayload, decoded
 from roost.placement import frames as f
@@ -375,3 +376,17 @@ async def test_silence_counts_against_the_peer_only_while_this_process_was_runni
     assert transport.aborted
     if conn.timer is not None:
         conn.timer.cancel()
+
+
+def test_bind_takes_ipv6_and_names_a_taken_port() -> None:
+    if socket.has_ipv6:
+        with contextlib.suppress(OSError):  # a host without ::1 configured
+            sock = bind("::1", 0)
+            assert sock.family == socket.AF_INET6
+            sock.close()
+    taken = bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(ConfigError, match=r"cannot listen on --link 127\.0\.0\.1:\d+"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()

@@ -72,7 +72,8 @@ class LinkHost(Protocol):
 def bind(host: str, port: int) -> socket.socket:
     """The link's listening socket, bound now so that its port can be advertised before start."""
     try:
-        sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=1024)
     except OSError as exc:
         raise ConfigError(f"cannot listen on --link {host}:{port}: {exc.strerror or exc}") from exc
     sock.setblocking(False)
