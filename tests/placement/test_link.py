@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from roost.errors import ConfigError, NotPlaced, Overloaded, RoostError, Timeout, Unavailable
+from roost.errors import (
+    ConfigError,
+    NotPlaced,
+    Overloaded,
+    PayloadTooLarge,
+    RoostError,
+    Timeout,
+    Unavailable,
+)
 from roost.membership.base import Member, MemberStatus
 from roost.payload import RawPayload, decoded
 from roost.placement import frames as f
@@ -40,6 +48,7 @@ class FakeHost:
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
     errors: dict[str, RoostError] = field(default_factory=dict)
     broadcasts: list[tuple[str, Broadcast, str]] = field(default_factory=list)
+    replies: dict[str, Any] = field(default_factory=dict)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def invoke(
@@ -67,6 +76,8 @@ class FakeHost:
             await gate.wait()
         if actor in self.errors:
             raise self.errors[actor]
+        if actor in self.replies:
+            return self.replies[actor]
         return {"actor": actor, "got": decoded(payload)}
 
     async def deliver_broadcast(
@@ -390,3 +401,23 @@ def test_bind_takes_ipv6_and_names_a_taken_port() -> None:
             bind("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+async def test_a_payload_over_the_limit_is_413_and_the_connection_carries_on() -> None:
+    host = FakeHost()
+    async with linked(host, max_body=4096) as (server, fwd, b):
+        assert await call(fwd, b, "before") == {"actor": "before", "got": None}
+        with pytest.raises(PayloadTooLarge):
+            await call(fwd, b, "big", {"blob": "x" * 5000})
+        assert await call(fwd, b, "after") == {"actor": "after", "got": None}
+        assert len(server.conns) == 1  # the same connection: nothing oversized was sent
+    assert [c["actor"] for c in host.calls] == ["before", "after"]
+
+
+async def test_a_reply_larger_than_a_request_may_be_comes_back_whole() -> None:
+    """Replies are bounded by MAX_REPLY, not by --max-body (an actor's state can be larger)."""
+    host = FakeHost(replies={"state": {"blob": "y" * 200_000}})  # > max_body + HEADER_ROOM
+    async with linked(host, max_body=4096) as (server, fwd, b):
+        assert await call(fwd, b, "state") == {"blob": "y" * 200_000}
+        assert await call(fwd, b, "x") == {"actor": "x", "got": None}
+        assert len(server.conns) == 1

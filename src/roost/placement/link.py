@@ -25,13 +25,13 @@ from urllib.parse import quote
 
 import orjson
 
-from roost.errors import Timeout, Unavailable, error_from_body
+from roost.errors import PayloadTooLarge, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
 from roost.payload import wire_bytes
 from roost.placement import frames as f
 from roost.placement.auth import sign
 from roost.placement.forward import CONNECT_TIMEOUT, HttpForwarder
-from roost.placement.linkserver import HEADER_ROOM, hello_path
+from roost.placement.linkserver import HEADER_ROOM, MAX_REPLY, hello_path
 from roost.placement.router import Unreachable
 from roost.requestctx import request_id as current_request_id
 from roost.sdk.context import ActorId
@@ -274,7 +274,8 @@ class LinkForwarder:
         self.http = http
         self._key = key
         self._ssl = ssl
-        self._max_frame = max_body + HEADER_ROOM
+        self._max_body = max_body
+        self._max_frame = max(max_body, MAX_REPLY) + HEADER_ROOM  # what we read: replies
         self._clock = clock
         self._links: dict[str, PeerLink] = {}
 
@@ -347,6 +348,11 @@ class LinkForwarder:
     async def _request(
         self, link: PeerLink, kind: int, header: Any, body: bytes, timeout: float, what: str
     ) -> tuple[Any, bytes]:
+        if len(body) > self._max_body:  # the peer would close the connection on it: refuse here
+            raise PayloadTooLarge(
+                f"{what} to {link.member_id}: payload of {len(body)} bytes exceeds the limit of "
+                f"{self._max_body} bytes"
+            )
         try:
             return await link.request(kind, header, body, timeout)
         except _Lost as exc:

@@ -33,6 +33,9 @@ log = logging.getLogger("roost.link")
 HELLO_WAIT = 10.0  # s a new connection has to authenticate
 IDLE_CLOSE = 15.0  # s of silence (a client pings every second) before a connection is dropped
 HEADER_ROOM = 64 * 1024  # a frame may be this much larger than the largest body
+# Replies are not bounded by --max-body (an actor's state can be larger); this only keeps a
+# broken peer from making the caller buffer gigabytes. A larger reply is a 500 that says so.
+MAX_REPLY = 256 * 1024 * 1024
 
 
 def hello_path(node_id: str) -> str:
@@ -292,6 +295,11 @@ class _ServerConn(asyncio.Protocol):
                 raise Internal(
                     f"the action's reply is not JSON-serialisable: {type(reply).__name__}"
                 ) from None
+            if len(data) > MAX_REPLY:
+                raise Internal(
+                    f"the reply of {len(data)} bytes is larger than the peer link carries "
+                    f"({MAX_REPLY} bytes)"
+                )
             self.send(f.encode(f.REPLY, cid, [200, rtype], data))
         except RoostError as exc:
             self._error(cid, exc)
