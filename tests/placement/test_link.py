@@ -421,3 +421,22 @@ async def test_a_reply_larger_than_a_request_may_be_comes_back_whole() -> None:
         assert await call(fwd, b, "state") == {"blob": "y" * 200_000}
         assert await call(fwd, b, "x") == {"actor": "x", "got": None}
         assert len(server.conns) == 1
+
+
+async def test_calls_made_in_one_loop_iteration_go_out_in_one_write() -> None:
+    async with linked(FakeHost()) as (_, fwd, b):
+        assert await call(fwd, b, "warm") == {"actor": "warm", "got": None}
+        conn = fwd._links["b"]._conn
+        assert conn is not None and conn.transport is not None
+        writes: list[int] = []
+        real = conn.transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(len(data))
+            real(data)
+
+        conn.transport.write = counting  # type: ignore[method-assign]
+        replies = await asyncio.gather(*(call(fwd, b, f"x{i}") for i in range(40)))
+        assert len(replies) == 40
+        ping = len(f.encode(f.PING, 0, None))  # a keep-alive may fall in between: not ours
+        assert len([w for w in writes if w != ping]) == 1  # 40 CALL frames, one write
