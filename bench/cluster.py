@@ -28,6 +28,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from bench.common import (
     ROOT,
     Scale,
+    cpu_seconds,
     cycling_lua,
     summarize_runs,
     summary,
@@ -76,6 +78,19 @@ def activate(base_urls: list[str], paths: list[str]) -> float:
     return float(uvloop.run(_post_all(base_urls, paths)))
 
 
+def _cpu(cluster: Cluster) -> float:
+    return sum(cpu_seconds(n.proc.pid) for n in cluster.nodes if n.proc is not None)
+
+
+def _with_cpu(cluster: Cluster, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """A wrk figure plus every node's CPU per call over it (all nodes together, in us): unlike
+    calls/s it hardly moves with what else the shared machine runs."""
+    c0 = _cpu(cluster)
+    result = measure()
+    result["cpu_us_per_call"] = (_cpu(cluster) - c0) / max(1.0, result["requests"]) * 1e6
+    return result
+
+
 def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
     cluster = Cluster(2, tmp / "fwd")
     (tmp / "fwd").mkdir()
@@ -95,8 +110,10 @@ def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
         via_a, direct_b = [], []
         for _ in range(Scale.repeat):  # interleaved, so both see the same machine noise
             wrk(a.url + paths[0], 1, script=script)
-            via_a.append(wrk(a.url + paths[0], seconds, script=script))
-            direct_b.append(wrk(b.url + paths[0], seconds, script=script))
+            via_a.append(_with_cpu(cluster, lambda: wrk(a.url + paths[0], seconds, script=script)))
+            direct_b.append(
+                _with_cpu(cluster, lambda: wrk(b.url + paths[0], seconds, script=script))
+            )
     finally:
         cluster.close()
     fwd, local = summarize_runs(via_a), summarize_runs(direct_b)
@@ -107,6 +124,8 @@ def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
         "owner_direct": local,
         "forwarded_share_of_direct": fwd["per_s"]["median"] / local["per_s"]["median"],
         "share_per_run": ratios,  # each run's pair, measured back to back
+        # the rate a forwarded call would reach where CPU is the limit: direct / forwarded CPU
+        "cpu_share": local["cpu_us_per_call"]["median"] / fwd["cpu_us_per_call"]["median"],
         "wrk": f"-t1 -c64 -d{seconds:g}s",
     }
 
@@ -121,6 +140,7 @@ def _spread_once(
     results = [wrk_finish(s, seconds) for s in started]
     return {
         "per_s": sum(r["per_s"] for r in results),
+        "requests": sum(r["requests"] for r in results),
         "p50_ms": max(r["p50_ms"] for r in results),
         "p99_ms": max(r["p99_ms"] for r in results),
         "errors": sum(r["errors"] for r in results),
@@ -140,8 +160,8 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
     mixed, aware = [], []
     for _ in range(Scale.repeat):
         _spread_once(cluster, anywhere, 1, conns)  # warm up
-        mixed.append(_spread_once(cluster, anywhere, seconds, conns))
-        aware.append(_spread_once(cluster, owned, seconds, conns))
+        mixed.append(_with_cpu(cluster, lambda: _spread_once(cluster, anywhere, seconds, conns)))
+        aware.append(_with_cpu(cluster, lambda: _spread_once(cluster, owned, seconds, conns)))
     any_node, owner_aware = summarize_runs(mixed), summarize_runs(aware)
     return {
         "actors": len(paths),
@@ -150,6 +170,8 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
         "any_node_share_of_owner_aware": any_node["per_s"]["median"]
         / owner_aware["per_s"]["median"],
         "share_per_run": [x["per_s"] / y["per_s"] for x, y in zip(mixed, aware, strict=True)],
+        "cpu_share": owner_aware["cpu_us_per_call"]["median"]
+        / any_node["cpu_us_per_call"]["median"],
         "wrk": f"3 x (-t1 -c{conns} -d{seconds:g}s), one per node, at once",
     }
 
