@@ -82,7 +82,8 @@ class Unreachable(Unavailable):
 
 
 class Forwarder(Protocol):
-    """Delivers an invocation to another node's internal API and returns its reply."""
+    """Delivers an invocation to another node (over the peer link, or its internal HTTP API for
+    a peer without one) and returns its reply."""
 
     async def forward(
         self,
