@@ -21,8 +21,8 @@ from tests.node.test_tls import Pki, _mutual, _trusting, pki  # noqa: F401 - pki
 async def test_a_link_client_without_a_certificate_is_refused(
     tmp_path: Path,
     key: str,
-    pki: Pki,
-    caplog: pytest.LogCaptureFixture,  # noqa: F811
+    pki: Pki,  # noqa: F811 - the fixture imported above
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, "roost.link")
     async with cluster(tmp_path, key, ["m1"], [Counter], **_mutual(pki)) as (n,):

@@ -65,6 +65,7 @@ class _ClientConn(asyncio.Protocol):
         self.last_rx = self.last_tick = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.why: str | None = None  # why we closed it ourselves (else the peer did)
         self._next = 0
 
     def next_id(self) -> int:
@@ -80,7 +81,7 @@ class _ClientConn(asyncio.Protocol):
         self.writable.set()  # wakes writers waiting on a full buffer: they see `closed`
         if self.timer is not None:
             self.timer.cancel()
-        lost = _Lost(str(exc) if exc else "closed by the peer")
+        lost = _Lost(self.why or (str(exc) if exc else "closed by the peer"))
         if not self.welcomed.done():
             self.welcomed.set_exception(lost)
         for fut in self.pending.values():
@@ -97,6 +98,7 @@ class _ClientConn(asyncio.Protocol):
     def abort(self, why: str) -> None:
         if self.transport is not None and not self.closed:
             log.warning("peer link to %s: %s; connection closed", self.peer, why)
+            self.why = why
             self.transport.abort()
 
     def _tick(self) -> None:
