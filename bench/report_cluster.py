@@ -51,7 +51,8 @@ throughput here measures CPU cost per call, not scale-out.
 Forwarded calls run at {"n/a" if share is None else f"{share:.0%}"} of the owner-direct rate
 (issue 17 asks at least 70%; each run's pair: {runs or "n/a"}), and 3 nodes with clients on
 every node serve {"n/a" if spread_share is None else f"{spread_share:.0%}"} of the owner-aware
-total (at least 60% asked; per run: {spread_runs or "n/a"}). Where CPU is the limit (it is
+total (at least 60% asked; per run: {spread_runs or "n/a"}); over the HTTP forward it replaced,
+the same figures were 33% and 26% (2026-12-01). Where CPU is the limit (it is
 here: nodes, wrk and PostgreSQL share two cores, with other jobs) the ratios follow CPU per call,
 which moves much less with the machine's load than calls/s: an owner-direct call costs
 {cpu_ratio(fw)} of the CPU of a forwarded one (figure 5), and {cpu_ratio(sp)} of the CPU of a
