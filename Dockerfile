@@ -74,10 +74,11 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /var/lib/roost
 USER 10001:10001
 
-# 8800: HTTP API (clients, peers, probes, /metrics). 7946: Serf gossip, TCP and UDP.
-# 9001: Spawn's actor-host protocol (hosts written with a Spawn SDK register here).
+# 8800: HTTP API (clients, probes, /metrics). 7946: Serf gossip, TCP and UDP. 7947: the peer
+# link (node-to-node calls) where the chart pins it with ROOST_LINK_ADDR (its default is a port
+# the OS picks). 9001: Spawn's actor-host protocol (hosts written with a Spawn SDK register here).
 # 8801: /healthz and /readyz only, when ROOST_PROBE_HTTP_ADDR is set (the chart sets it).
-EXPOSE 8800 7946/tcp 7946/udp 9001 8801
+EXPOSE 8800 7946/tcp 7946/udp 7947 9001 8801
 
 # For docker and compose; Kubernetes ignores it and uses the chart's probes. slim has no curl:
 # urlopen raises (exit 1) on a refused connection or any non-2xx answer. With ROOST_TLS_CERT the

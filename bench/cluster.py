@@ -15,12 +15,17 @@
   (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
   last handoff line (all 10,000 flushed in one batch and their leases released), and how many
   each handoff line reports; then the whole drain (with serf leave) to process exit.
+
+ROOST_BENCH_CLUSTER=forwarding,spread (a comma list of forwarding, spread, rolling, handoff)
+runs only those parts; the others keep their figures from the last results/cluster.json, and
+`parts_run` says which ones this run measured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import shutil
@@ -28,11 +33,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Scale, cycling_lua, summarize_runs, summary, wrk, wrk_finish, wrk_start
+from bench.common import (
+    ROOT,
+    Scale,
+    cpu_seconds,
+    cycling_lua,
+    summarize_runs,
+    summary,
+    wrk,
+    wrk_finish,
+    wrk_start,
+)
 from bench.nodes import Cluster, actor_path, owner
 from bench.rolling import rolling_restart
 from roost.placement.ring import Ring
@@ -67,6 +83,19 @@ def activate(base_urls: list[str], paths: list[str]) -> float:
     return float(uvloop.run(_post_all(base_urls, paths)))
 
 
+def _cpu(cluster: Cluster) -> float:
+    return sum(cpu_seconds(n.proc.pid) for n in cluster.nodes if n.proc is not None)
+
+
+def _with_cpu(cluster: Cluster, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """A wrk figure plus every node's CPU per call over it (all nodes together, in us): unlike
+    calls/s it hardly moves with what else the shared machine runs."""
+    c0 = _cpu(cluster)
+    result = measure()
+    result["cpu_us_per_call"] = (_cpu(cluster) - c0) / max(1.0, result["requests"]) * 1e6
+    return result
+
+
 def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
     cluster = Cluster(2, tmp / "fwd")
     (tmp / "fwd").mkdir()
@@ -86,16 +115,22 @@ def forwarding(tmp: Path, seconds: float) -> dict[str, Any]:
         via_a, direct_b = [], []
         for _ in range(Scale.repeat):  # interleaved, so both see the same machine noise
             wrk(a.url + paths[0], 1, script=script)
-            via_a.append(wrk(a.url + paths[0], seconds, script=script))
-            direct_b.append(wrk(b.url + paths[0], seconds, script=script))
+            via_a.append(_with_cpu(cluster, lambda: wrk(a.url + paths[0], seconds, script=script)))
+            direct_b.append(
+                _with_cpu(cluster, lambda: wrk(b.url + paths[0], seconds, script=script))
+            )
     finally:
         cluster.close()
     fwd, local = summarize_runs(via_a), summarize_runs(direct_b)
+    ratios = [x["per_s"] / y["per_s"] for x, y in zip(via_a, direct_b, strict=True)]
     return {
         "actors": len(paths),
         "forwarded": fwd,
         "owner_direct": local,
         "forwarded_share_of_direct": fwd["per_s"]["median"] / local["per_s"]["median"],
+        "share_per_run": ratios,  # each run's pair, measured back to back
+        # the rate a forwarded call would reach where CPU is the limit: direct / forwarded CPU
+        "cpu_share": local["cpu_us_per_call"]["median"] / fwd["cpu_us_per_call"]["median"],
         "wrk": f"-t1 -c64 -d{seconds:g}s",
     }
 
@@ -110,6 +145,7 @@ def _spread_once(
     results = [wrk_finish(s, seconds) for s in started]
     return {
         "per_s": sum(r["per_s"] for r in results),
+        "requests": sum(r["requests"] for r in results),
         "p50_ms": max(r["p50_ms"] for r in results),
         "p99_ms": max(r["p99_ms"] for r in results),
         "errors": sum(r["errors"] for r in results),
@@ -160,15 +196,23 @@ def spread(cluster: Cluster, seconds: float) -> dict[str, Any]:
         tmp = Path(d)
         for _ in range(Scale.repeat):
             _spread_once(cluster, anywhere, 1, conns)  # warm up
-            mixed.append(_spread_once(cluster, anywhere, seconds, conns))
-            aware.append(_spread_once(cluster, owned, seconds, conns))
+            mixed.append(
+                _with_cpu(cluster, lambda: _spread_once(cluster, anywhere, seconds, conns))
+            )
+            aware.append(_with_cpu(cluster, lambda: _spread_once(cluster, owned, seconds, conns)))
             py_aware.append(_py_spread_once(cluster, any_names, seconds, conns, True, tmp))
             py_plain.append(_py_spread_once(cluster, any_names, seconds, conns, False, tmp))
             py_direct.append(_py_spread_once(cluster, owned_names, seconds, conns, False, tmp))
+    any_node, owner_aware = summarize_runs(mixed), summarize_runs(aware)
     out: dict[str, Any] = {
         "actors": len(paths),
-        "any_node": summarize_runs(mixed),
-        "owner_aware": summarize_runs(aware),
+        "any_node": any_node,
+        "owner_aware": owner_aware,
+        "any_node_share_of_owner_aware": any_node["per_s"]["median"]
+        / owner_aware["per_s"]["median"],
+        "share_per_run": [x["per_s"] / y["per_s"] for x, y in zip(mixed, aware, strict=True)],
+        "cpu_share": owner_aware["cpu_us_per_call"]["median"]
+        / any_node["cpu_us_per_call"]["median"],
         "py_owner_aware": summarize_runs(py_aware),
         "py_any_node": summarize_runs(py_plain),
         "py_owner_direct": summarize_runs(py_direct),
@@ -257,17 +301,41 @@ def run() -> dict[str, Any]:
     if shutil.which("wrk") is None or shutil.which("serf") is None:
         return {"skipped": "needs wrk and serf (make system-deps)"}
     seconds = Scale.pick(5, 2)
-    out: dict[str, Any] = {}
+    parts = os.environ.get("ROOST_BENCH_CLUSTER", ",".join(PARTS)).split(",")
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"ROOST_BENCH_CLUSTER: unknown part(s) {sorted(unknown)}; of {PARTS}")
+    out = _earlier(parts)
+    out["parts_run"] = [p for p in PARTS if p in parts]
     with tempfile.TemporaryDirectory(prefix="roost-bench-cluster-") as d:
         tmp = Path(d)
-        out["forwarding"] = forwarding(tmp, seconds)
-        (tmp / "three").mkdir()
-        cluster = Cluster(3, tmp / "three")
-        try:
-            cluster.start_all()
-            out["spread"] = spread(cluster, seconds)
-            out["rolling_restart"] = rolling_restart(cluster)
-        finally:
-            cluster.close()
-        out["handoff"] = handoff(tmp, Scale.pick(10_000, 2_000))
+        if "forwarding" in parts:
+            out["forwarding"] = forwarding(tmp, seconds)
+        if "spread" in parts or "rolling" in parts:
+            (tmp / "three").mkdir()
+            cluster = Cluster(3, tmp / "three")
+            try:
+                cluster.start_all()
+                if "spread" in parts:
+                    out["spread"] = spread(cluster, seconds)
+                if "rolling" in parts:
+                    out["rolling_restart"] = rolling_restart(cluster)
+            finally:
+                cluster.close()
+        if "handoff" in parts:
+            out["handoff"] = handoff(tmp, Scale.pick(10_000, 2_000))
     return out
+
+
+PARTS = ("forwarding", "spread", "rolling", "handoff")
+_KEYS = {"forwarding": "forwarding", "spread": "spread", "rolling": "rolling_restart",
+         "handoff": "handoff"}  # fmt: skip
+
+
+def _earlier(parts: list[str]) -> dict[str, Any]:
+    """The last run's figures of the parts not run now (a partial run keeps them)."""
+    path = ROOT / "bench" / "results" / "cluster.json"
+    if set(parts) >= set(PARTS) or not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    return {_KEYS[p]: old[_KEYS[p]] for p in PARTS if p not in parts and _KEYS[p] in old}

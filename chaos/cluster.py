@@ -28,6 +28,8 @@ from chaos.netns import Topology
 
 HTTP_PORT = 8800
 PROXY_PORT = 8801
+LINK_PORT = 8802  # the peer link: fixed, so a node restarted with its id keeps its address
+LINK_PROXY_PORT = 8803  # its delay proxy, in scenarios with latency faults
 GOSSIP_PORT = 7946
 SYSTEM = "chaos"
 
@@ -119,6 +121,8 @@ class Cluster:
             f"{n.host}:{HTTP_PORT}",
             "--gossip",
             f"{n.host}:{GOSSIP_PORT}",
+            "--link",
+            f"{n.host}:{LINK_PORT}",
             "--seeds",
             seeds,
             "--statestore",
@@ -127,6 +131,7 @@ class Cluster:
         ]
         if self.cfg.via_proxy:
             argv += ["--advertise", f"{n.host}:{PROXY_PORT}"]
+            argv += ["--link-advertise", f"{n.host}:{LINK_PROXY_PORT}"]
         if n.netns:
             argv = ["ip", "netns", "exec", n.netns, *argv]
         return argv

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -98,22 +99,31 @@ class Relay:
 
 
 class DelayProxy:
-    """TCP proxy that adds `delay` seconds to every chunk, both ways."""
+    """TCP proxy that adds `delay` seconds to every chunk, both ways. `more`: further listening
+    sockets and their upstreams under the same delay (a node's HTTP API and its peer link)."""
 
-    def __init__(self, sock: socket.socket, upstream: tuple[str, int]) -> None:
-        self.sock = sock
-        self.upstream = upstream
+    def __init__(
+        self,
+        sock: socket.socket,
+        upstream: tuple[str, int],
+        *more: tuple[socket.socket, tuple[str, int]],
+    ) -> None:
+        self.listeners = [(sock, upstream), *more]
         self.delay = 0.0
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._conns: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self.sock.setblocking(False)
-        self._server = await asyncio.start_server(self._serve, sock=self.sock)
+        for sock, upstream in self.listeners:
+            sock.setblocking(False)
+            serve = functools.partial(self._serve, upstream)
+            self._servers.append(await asyncio.start_server(serve, sock=sock))
 
-    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, upstream: tuple[str, int], r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
         try:
-            ur, uw = await asyncio.open_connection(*self.upstream)
+            ur, uw = await asyncio.open_connection(*upstream)
         except OSError:
             # Refuse as closely as a proxy can: reset before any byte is answered.
             await _close(w, abort=True)
@@ -150,7 +160,7 @@ class DelayProxy:
             task.cancel()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for w in list(self._conns):
             w.transport.abort()

@@ -26,7 +26,14 @@ from typing import Any
 import aiohttp
 
 from chaos import checker, cleanup, netns, report
-from chaos.cluster import HTTP_PORT, PROXY_PORT, Cluster, ClusterConfig
+from chaos.cluster import (
+    HTTP_PORT,
+    LINK_PORT,
+    LINK_PROXY_PORT,
+    PROXY_PORT,
+    Cluster,
+    ClusterConfig,
+)
 from chaos.faults import Executor
 from chaos.history import Convergence
 from chaos.pipes import DelayProxy, Relay
@@ -100,7 +107,10 @@ async def _run(
         if via_proxy and topo is not None:
             for n in cluster.nodes:
                 sock = _bind_in(topo.node(n.index), n.host, PROXY_PORT)
-                proxies[n.index] = DelayProxy(sock, (n.host, HTTP_PORT))
+                link = _bind_in(topo.node(n.index), n.host, LINK_PROXY_PORT)
+                proxies[n.index] = DelayProxy(
+                    sock, (n.host, HTTP_PORT), (link, (n.host, LINK_PORT))
+                )
                 await proxies[n.index].start()
         log.info("%s: starting %d nodes", scenario.name, scenario.nodes)
         await cluster.start_all()

@@ -56,3 +56,27 @@ def test_each_listed_system_gets_the_actors_that_name_none() -> None:
     assert list(systems) == ["a", "b", "billing"]
     assert set(systems["a"].named) == set(systems["b"].named) == {"incrementor"}
     assert set(systems["billing"].named) == {"ledger"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "listen", "tag"),
+    [
+        (["--http", "10.0.0.5:8800"], {}, ("10.0.0.5", 0), "10.0.0.5:4321"),
+        (["--http", "0.0.0.0:8800", "--advertise", "node-1.roost:80", "--link", "0.0.0.0:7947"],
+         {}, ("0.0.0.0", 7947), "node-1.roost:4321"),
+        (["--http", "[::1]:8800"], {}, ("::1", 0), "[::1]:4321"),
+        (["--http", "10.0.0.5:8800"], {"ROOST_LINK_ADVERTISE_ADDR": "lb.example:9000"},
+         ("10.0.0.5", 0), "lb.example:9000"),
+        (["--link", "off"], {}, None, None),
+    ],
+)  # fmt: skip
+def test_the_peer_link_address_and_what_peers_are_told(
+    argv: list[str],
+    env: dict[str, str],
+    listen: tuple[str, int] | None,
+    tag: str | None,
+) -> None:
+    cfg = parse(argv, env)
+    assert cfg.link_host_port == listen
+    if tag is not None:
+        assert cfg.link_tag(4321) == tag  # 4321: the port the listener got

@@ -113,9 +113,12 @@ def test_seed_pod_runs_the_host_beside_a_roost_node(
     env = {e["name"]: e.get("value") for e in host["env"]}
     assert env["PROXY_HTTP_HOST"] == "127.0.0.1" and env["PROXY_HTTP_PORT"] == "9001"
     assert env["USER_FUNCTION_PORT"] == "8090"
-    # the node: probes on its HTTP port, a preStop pause, then its drain on SIGTERM
-    assert node["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert node["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # the node: probes on their own port (clear of the host's and the moved HTTP port), a
+    # preStop pause, then its drain on SIGTERM
+    assert node["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert node["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    probes = next(p for p in node["ports"] if p["name"] == "probes")
+    assert probes["containerPort"] == 8802
     assert node["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     # the host keeps serving while the node drains; SIGKILL only after both
     assert host["lifecycle"]["preStop"]["sleep"]["seconds"] == 30
@@ -124,6 +127,7 @@ def test_seed_pod_runs_the_host_beside_a_roost_node(
     assert not node_ports & {p["containerPort"] for p in host["ports"]}
     config = kube.one("ConfigMap", "default", "elixir-example")["data"]
     assert config["ROOST_HTTP_ADDR"] == "0.0.0.0:8801" and config["ROOST_ACTORS"] == ""
+    assert config["ROOST_PROBE_HTTP_ADDR"] == "0.0.0.0:8802"
     # the Spawn protocol takes no token: only the host in the pod reaches it
     assert config["ROOST_PROXY_HTTP_ADDR"] == "127.0.0.1:9001"
     assert "spawn" not in {p["name"] for p in node["ports"]}

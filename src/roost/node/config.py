@@ -45,6 +45,20 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--gossip", "ROOST_GOSSIP_ADDR", "0.0.0.0:7946", "Serf gossip bind address"),
     Option(
+        "--link",
+        "ROOST_LINK_ADDR",
+        None,
+        "peer link listen address for node-to-node calls (default: the --http host, a port the "
+        "OS picks; peers learn it from the `link` gossip tag; 'off': forward over HTTP)",
+    ),
+    Option(
+        "--link-advertise",
+        "ROOST_LINK_ADVERTISE_ADDR",
+        None,
+        "host:port peers use to reach the peer link (default: the --advertise host with the "
+        "port --link listens on)",
+    ),
+    Option(
         "--seeds",
         "ROOST_SEEDS",
         "",
@@ -188,6 +202,8 @@ class NodeConfig:
     http: str = "0.0.0.0:8800"
     advertise: str | None = None
     gossip: str = "0.0.0.0:7946"
+    link: str | None = None  # None: the --http host, port 0 (the OS picks; gossip tells peers)
+    link_advertise: str | None = None  # None: the advertised HTTP host, the bound link port
     seeds: tuple[str, ...] = ()
     statestore: str = "sqlite:///roost-data/roost.db"
     statestore_key: str | None = None
@@ -266,6 +282,24 @@ class NodeConfig:
             return None
         return split_host_port(self.probe_http, PROBE_PORT, "--probe-http")
 
+    @property
+    def link_host_port(self) -> tuple[str, int] | None:
+        """Where the peer link listens; None when it is off (peers then forward over HTTP)."""
+        if self.link is None:
+            return self.http_host_port[0], 0
+        if self.link.lower() in ("off", "none", ""):
+            return None
+        return split_host_port(self.link, 0, "--link")
+
+    def link_tag(self, port: int) -> str:
+        """The `link` gossip tag: `--link-advertise`, else the host peers reach the HTTP API at
+        with the port the link listens on."""
+        if self.link_advertise:
+            host, port = split_host_port(self.link_advertise, port, "--link-advertise")
+        else:
+            host, _ = split_host_port(self.advertise_http, 0, "--advertise")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     def validate(self) -> None:
         if not self.systems:
             raise ConfigError("no actor system: pass --system NAME")
@@ -278,6 +312,7 @@ class NodeConfig:
         if self.max_inflight < 1:  # 0 would be "unbounded": every bound here is explicit
             raise ConfigError(f"--max-inflight must be at least 1, got {self.max_inflight}")
         self.proxy_host_port  # noqa: B018 - parses and raises ConfigError when malformed
+        self.link_host_port  # noqa: B018 - parses and raises ConfigError when malformed
         if not 1 <= self.actor_host_port <= 65535:
             raise ConfigError("--actor-host-port must be between 1 and 65535")
         if self.actor_host is not None and not self.actor_host.startswith(("http://", "https://")):

@@ -29,6 +29,7 @@ from roost.node import openapi
 from roost.node.request import Request
 from roost.node.responses import JSON, Reply, error_response, json_response
 from roost.node.routes import Routes
+from roost.payload import RawPayload
 from roost.placement.router import forwarded_bounds
 from roost.sdk.actor import valid_name
 from roost.sdk.context import ActorId
@@ -109,10 +110,11 @@ def _flag(request: Request, name: str) -> bool:
 PROTOBUF = ("application/protobuf", "application/x-protobuf")
 
 
-async def read_payload(request: Request, max_body: int) -> Any:
+async def read_payload(request: Request, max_body: int, *, lazy: bool = False) -> Any:
     """The payload of a request: JSON, or a protobuf message (``application/protobuf`` with
-    ``X-Roost-Type`` naming it); None for an empty body. The one place a call's body is decoded
-    (a lazy payload carried undecoded to the owner would replace this function)."""
+    ``X-Roost-Type`` naming it); None for an empty body. The one place a call's body is decoded.
+    `lazy`: the bytes as a `RawPayload`, decoded where the actor runs (a call forwarded to its
+    owner over the peer link is never decoded and encoded again on the way)."""
     length = request.content_length
     if length is not None and length > max_body:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {max_body} bytes")
@@ -127,10 +129,11 @@ async def read_payload(request: Request, max_body: int) -> Any:
         )
     body = await request.read()
     if proto:
-        return parse_protobuf(body, request.headers.get("x-roost-type"))
+        tname = request.headers.get("x-roost-type")
+        return RawPayload(body, tname) if lazy and tname else parse_protobuf(body, tname)
     if not body or body.isspace():
         return None
-    return parse_json_payload(body)
+    return RawPayload(body) if lazy else parse_json_payload(body)
 
 
 def parse_protobuf(body: bytes, type_name: str | None) -> Any:
@@ -233,12 +236,15 @@ class HttpApi:
     async def invoke(self, request: Request) -> Reply:
         system, actor, action, parent, run_async = request.state
         node = self.node
-        payload = await read_payload(request, self.max_body)
+        q = request.query
+        later = bool(q) and ("delay_ms" in q or "scheduled_to" in q)
+        # a call answered now carries its body undecoded to wherever it runs; an async or
+        # scheduled one is decoded here, so that bad JSON is a 400, not a 202 that fails later
+        payload = await read_payload(request, self.max_body, lazy=not (run_async or later))
         h = request.headers
         metadata = parse_metadata(h.get("x-roost-metadata"))
         timeout = parse_timeout(h.get("x-roost-timeout-ms"))
-        q = request.query
-        if "delay_ms" in q or "scheduled_to" in q:
+        if later:
             delay_ms, at_ms = _int_param(request, "delay_ms"), _int_param(request, "scheduled_to")
             if delay_ms is not None or at_ms is not None:
                 sid = await node.schedule(

@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from roost.errors import (
     RETRY_AFTER,
@@ -45,6 +44,8 @@ from roost.node.tls import NodeTls, remote_context
 from roost.placement.auth import HEADER, Verifier, derive_key
 from roost.placement.forward import HttpForwarder
 from roost.placement.gateway import HttpRemoteSystems
+from roost.placement.link import LINK_TAG, LinkForwarder
+from roost.placement.linkserver import LinkServer, bind
 from roost.placement.placement import Placement
 from roost.placement.ring import HASH_NAME, RING_TAG, Ring
 from roost.runtime.labels import invocation_labels
@@ -112,7 +113,8 @@ class Node:
             if config.tls_cert is not None and config.tls_key is not None
             else None
         )
-        self.forwarder = _forwarder(internal_key, self.tls) if config.cluster_mode else None
+        self.forwarder = _forwarder(config, internal_key, self.tls) if config.cluster_mode else None
+        self.link_server = self._link_server() if config.cluster_mode else None
         self.tracing = tracing or tracing_from_config(config.node_id, config.otlp_endpoint)
         self.core = Core(
             node_id=config.node_id,
@@ -163,6 +165,23 @@ class Node:
             "roost_serf_agent_restarts",
             lambda: [((), float(getattr(self.membership, "restarts", 0)))],
         )
+
+    def _link_server(self) -> LinkServer | None:
+        """The peer link's listener, bound now: its port goes into the gossip tags."""
+        where = self.config.link_host_port
+        if where is None:
+            return None
+        server = LinkServer(
+            self,
+            self.config.node_id,
+            self._verifier,
+            bind(*where),
+            max_body=self.config.max_body,
+            ssl=None if self.tls is None else self.tls.server,
+            mutual=self.tls is not None and self.tls.mutual,
+        )
+        self._tags += ((LINK_TAG, self.config.link_tag(server.port)),)
+        return server
 
     def _membership(self) -> Membership:
         cfg = self.config
@@ -220,6 +239,8 @@ class Node:
             redact(cfg.statestore),
             ", ".join(cfg.systems),
         )
+        if self.link_server is not None:
+            await self.link_server.start()
         await self.core.start()
         await self.spawnproto.start()
         self.background(self.placement.run(), "placement")
@@ -337,6 +358,8 @@ class Node:
         if self._http is not None:
             await self._http.stop_listening()
         await self.spawnproto.stop_listening()
+        if self.link_server is not None:
+            self.link_server.stop_listening()
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
@@ -347,6 +370,8 @@ class Node:
         each hung handler its shutdown timeout twice, 10 s, past `--drain-timeout`): cancel them
         now. An interrupted action is rolled back, a write under way still completes, and the
         caller sees the connection close (outcome unknown), as with any cancelled call."""
+        if self.link_server is not None:
+            self.link_server.abandon()
         if self._http is not None:
             await self._http.shutdown(ABANDON_WAIT)
 
@@ -360,6 +385,8 @@ class Node:
             await _logged("HTTP server close", self._http.close())
         if self._probes is not None:
             self._probes.close()
+        if self.link_server is not None:
+            await _logged("peer link close", self.link_server.close())
         await _logged("Spawn protocol port close", self.spawnproto.close())
         await _logged("core stop (loops, statestore)", self.core.stop())
         await _logged("membership stop (serf agent)", self.membership.stop())
@@ -468,19 +495,29 @@ class Node:
         }  # fmt: skip
         await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
         assert self.forwarder is not None
-        path = f"/internal/v1/systems/{quote(system, safe='')}/broadcast"
         peers = [
             m
             for m in self.membership.view.members.values()
             if m.alive and m.id != self.config.node_id
         ]
         results = await asyncio.gather(
-            *(self.forwarder.post_json(m, path, body, 5.0) for m in peers), return_exceptions=True
+            *(self.forwarder.broadcast(m, system, body, 5.0) for m in peers), return_exceptions=True
         )
         for m, r in zip(peers, results, strict=True):
             if isinstance(r, BaseException):
                 self.metrics.bump(self.metrics.workflow_errors, ("broadcast",))
                 log.warning("broadcast on %s did not reach %s: %s", step.channel, m.id, r)
+
+    async def deliver_broadcast(
+        self,
+        system: str,
+        step: Broadcast,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        bid: str,
+    ) -> int:
+        """A peer's broadcast, arrived over the peer link: this node's active subscribers."""
+        return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
 
     @property
     def advertise_http(self) -> str:
@@ -528,16 +565,6 @@ class Node:
 
     def last_handoffs(self) -> list[dict[str, object]]:
         return self.placement.last_handoffs
-
-    async def deliver_broadcast(
-        self,
-        system: str,
-        step: Broadcast,
-        metadata: Mapping[str, str] | None,
-        caller: ActorId | None,
-        bid: str,
-    ) -> int:
-        return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
 
     async def schedule(
         self,
@@ -627,12 +654,14 @@ def _api_auth(cfg: NodeConfig) -> ApiAuth | None:
     return ApiAuth(cfg.api_tokens, metrics_open=not cfg.metrics_auth)
 
 
-def _forwarder(key: bytes, tls: NodeTls | None) -> HttpForwarder:
-    """Peers are called over https, verified against `--tls-ca`, when this node has a certificate
-    (every node of a cluster shares one TLS setting), else over plain http."""
-    if tls is None:
-        return HttpForwarder(key)
-    return HttpForwarder(key, scheme="https", ssl=tls.peer)
+def _forwarder(cfg: NodeConfig, key: bytes, tls: NodeTls | None) -> LinkForwarder:
+    """Peers are called over their peer link (HTTP for one that has none), with TLS verified
+    against `--tls-ca` when this node has a certificate (every node of a cluster shares one TLS
+    setting), else in the clear."""
+    http = HttpForwarder(key) if tls is None else HttpForwarder(key, scheme="https", ssl=tls.peer)
+    return LinkForwarder(
+        cfg.node_id, key, http, ssl=None if tls is None else tls.peer, max_body=cfg.max_body
+    )
 
 
 def _stores(

@@ -44,9 +44,10 @@ def document(systems: Mapping[str, SystemTypes] | None = None) -> dict[str, Any]
             "description": (
                 "The public JSON API of a Roost node (any node of a cluster answers for the "
                 'whole cluster). Errors are `{"error": {"code", "message"}}`; bad input '
-                "always gets a 4xx, never a 5xx. Node-to-node routes under `/internal/` are "
-                "signed with the cluster secret and are not part of this API. HTTP/1.1 with "
-                "keep-alive and pipelining; `Expect: 100-continue` is answered once the call "
+                "always gets a 4xx, never a 5xx. Node-to-node calls travel over the peer link "
+                "(`--link`); the routes under `/internal/` that remain for tools and older "
+                "peers are signed with the cluster secret and are not part of this API. HTTP/1.1 "
+                "with keep-alive and pipelining; `Expect: 100-continue` is answered once the call "
                 "passed its checks, and a call refused with 429 is refused from its request "
                 "line and headers, before its body is read."
             ),

@@ -11,17 +11,25 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from roost.membership.base import MemberView
+    from roost.membership.base import Member, MemberView
     from roost.metrics import Metrics
     from roost.node.apiauth import ApiAuth
     from roost.node.config import NodeConfig
     from roost.node.core import Core
-    from roost.placement.forward import HttpForwarder
     from roost.placement.ring import Ring
     from roost.runtime.types import SystemTypes
     from roost.sdk.context import ActorId
     from roost.sdk.workflow import Broadcast
     from roost.tracing import Tracing
+
+
+class PeerRequests(Protocol):
+    """Signed requests to a peer's internal read-only and push routes (the cluster page's status,
+    a registry push): what the HTTP forwarder and the peer link's forwarder both offer."""
+
+    async def get_json(self, member: Member, path: str, timeout: float) -> Any: ...
+
+    async def post_json(self, member: Member, path: str, body: Any, timeout: float) -> Any: ...
 
 
 class Verifies(Protocol):
@@ -155,7 +163,7 @@ class StatusNode(Verifies, Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def forwarder(self) -> HttpForwarder | None: ...
+    def forwarder(self) -> PeerRequests | None: ...
 
     def view(self) -> MemberView: ...
 
@@ -180,6 +188,6 @@ class SpawnNode(Invokes, Verifies, Background, Protocol):
     def core(self) -> Core: ...
 
     @property
-    def forwarder(self) -> HttpForwarder | None: ...
+    def forwarder(self) -> PeerRequests | None: ...
 
     def view(self) -> MemberView: ...

@@ -20,11 +20,13 @@ SYSTEM_LABELS = ("spawn-eigr.io.actor-system", "spawn-eigr.io/actor-system")
 # The chart's fullname is cut at 50 characters; a longer name would be cut, not refused.
 MAX_NAME = 50
 NODE_HTTP = 8800
+NODE_PROBES = 8801  # the chart's probes.port: /healthz and /readyz on a listener of their own
 GOSSIP = 7946
+LINK = 7947  # the chart's link.port: the peer link between nodes
 SPAWN_PORT = 9001
 ACTOR_HOST_PORT = 8090
 # Port names the node container uses; a host port named alike is renamed host-<name>.
-NODE_PORT_NAMES = {"http", "gossip-tcp", "gossip-udp", "spawn"}
+NODE_PORT_NAMES = {"http", "gossip-tcp", "gossip-udp", "spawn", "probes", "link"}
 
 Manifest = Mapping[str, Any]
 Values = dict[str, Any]

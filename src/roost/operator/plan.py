@@ -10,9 +10,11 @@ from .conditions import Problem
 from .host import (
     ACTOR_HOST_PORT,
     GOSSIP,
+    LINK,
     MAX_NAME,
     NODE_HTTP,
     NODE_PORT_NAMES,
+    NODE_PROBES,
     SPAWN_PORT,
     Manifest,
     Plan,
@@ -92,9 +94,9 @@ def _stopping(spec: Mapping[str, Any], roost: Mapping[str, Any], problems: list[
 
 def _host_ports(
     host: Mapping[str, Any], app_port: int, spawn_port: int, problems: list[Problem]
-) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """The host container's ports (names clear of the node's) and the node's HTTP port, moved
-    off any port the host uses: the containers of a pod share one network."""
+) -> tuple[list[dict[str, Any]], int, int, list[str]]:
+    """The host container's ports (names clear of the node's) and the node's HTTP and probe
+    ports, moved off any port the host uses: the containers of a pod share one network."""
     notes: list[str] = []
     ports = []
     taken = set()
@@ -104,7 +106,11 @@ def _host_ports(
             item["name"] = f"host-{item['name']}"[:15]
         ports.append(item)
         taken.add(int(item["containerPort"]))
-    for busy, what in ((GOSSIP, "Serf gossip"), (spawn_port, "the Spawn protocol")):
+    for busy, what in (
+        (GOSSIP, "Serf gossip"),
+        (LINK, "the peer link"),
+        (spawn_port, "the Spawn protocol"),
+    ):
         if busy in taken:
             problems.append(
                 Problem(
@@ -112,19 +118,28 @@ def _host_ports(
                     f"spec.host.ports: {busy} is the node's port for {what} in the same pod",
                 )
             )
-    if app_port in (GOSSIP, spawn_port):
+    if app_port in (GOSSIP, LINK, spawn_port):
         problems.append(
             Problem("HostPortConflict", f"annotation spawn-eigr.io/app-port {app_port} is taken")
         )
-    http = NODE_HTTP
-    while http in taken or http in (GOSSIP, spawn_port, app_port):
-        http += 1
+    avoid = taken | {GOSSIP, LINK, spawn_port, app_port}
+    http = _free(NODE_HTTP, avoid)
+    probes = _free(NODE_PROBES, avoid | {http})
     if http != NODE_HTTP:
         notes.append(
             f"the host uses port {NODE_HTTP} (spec.host.ports or spawn-eigr.io/app-port), so the "
             f"node serves HTTP on {http}; the client Service still answers on {NODE_HTTP}"
         )
-    return ports, http, notes
+    if probes != NODE_PROBES:
+        notes.append(f"the node answers its probes on port {probes}")
+    return ports, http, probes, notes
+
+
+def _free(port: int, avoid: set[int]) -> int:
+    """The first port from `port` up that is not in `avoid`."""
+    while port in avoid:
+        port += 1
+    return port
 
 
 def _containers(
@@ -229,9 +244,9 @@ def plan_host(
     containers, more_ignored, notes = _containers(name, spec, roost, settings)
     ignored += more_ignored
     values.update(containers)
-    http = NODE_HTTP
+    http, probes = NODE_HTTP, NODE_PROBES
     if values["actorHost"]["enabled"]:
-        ports, http, port_notes = _host_ports(spec["host"], app_port, spawn_port, problems)
+        ports, http, probes, port_notes = _host_ports(spec["host"], app_port, spawn_port, problems)
         values["actorHost"]["ports"] = ports
         notes += port_notes
     tls = tls_values(view, roost)
@@ -249,6 +264,7 @@ def plan_host(
         ignored.append("spec.roost.persistence: only a Sqlite statestore keeps files in the pod")
     values.update(_settings(roost, annotations, settings, view, secrets, tls))
     values["http"] = {"port": http}
+    values["probes"] = {"port": probes}
     # A Spawn SDK host beside the node registers on loopback: the port (which takes no token)
     # stays off the pod network.
     values["spawnProtocol"] = {

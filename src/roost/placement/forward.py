@@ -1,4 +1,8 @@
-"""`HttpForwarder`: delivers an invocation to the owning node's internal API.
+"""`HttpForwarder`: delivers an invocation to the owning node's internal HTTP API.
+
+The hot path goes over the peer link (`placement.link`); this forwarder is its fallback for a
+peer that advertises no link (an older version, or `--link off`), and carries the cluster page's
+status reads and the actor-host pushes.
 
 One pooled aiohttp session per node. A call that could not even connect was never delivered and
 raises `Unreachable` (the router may retry it). A call that was sent and then lost its connection
@@ -19,6 +23,7 @@ import orjson
 
 from roost.errors import RETRY_AFTER, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
+from roost.payload import RawPayload, decoded
 from roost.placement.auth import HEADER, sign
 from roost.placement.router import Unreachable
 from roost.requestctx import HEADER as REQUEST_ID
@@ -80,7 +85,11 @@ class HttpForwarder:
         )
         if parent is not None:
             path += "?" + urlencode({"parent": parent})
-        body = b"" if payload is None else encode_json(payload)
+        if type(payload) is RawPayload and payload.type_name is None:
+            body = payload.data  # JSON as the entry node received it
+        else:
+            payload = decoded(payload)
+            body = b"" if payload is None else encode_json(payload)
         headers = {
             "Content-Type": "application/json",
             "X-Roost-Hops": str(hops),

@@ -14,6 +14,9 @@ For actor K arriving at node N with `hops` so far:
    forwarded call that cannot be placed goes back to its sender at once as `NotPlaced`, so a
    call's path never holds more than `HOP_LIMIT` forwards, however long the views disagree.
 
+A payload may arrive as a `RawPayload` (the bytes the entry node received): it is decoded only
+where the call runs here, and forwarded as the same bytes otherwise.
+
 Nothing here retries a call whose outcome is unknown (sent, then the connection broke): that would
 apply an update twice. Such a call fails with `Timeout`.
 """
@@ -43,6 +46,7 @@ from roost.membership.base import Member, MemberStatus, MemberView
 from roost.membership.systems import SYSTEMS_TAG as SYSTEMS_TAG  # noqa: PLC0414
 from roost.membership.systems import any_host
 from roost.membership.systems import hosts_system as hosts_system  # noqa: PLC0414
+from roost.payload import decoded
 from roost.placement.ring import Ring, ring_version
 from roost.runtime.host import Runtime
 from roost.runtime.labels import invocation_labels
@@ -76,7 +80,8 @@ class Unreachable(Unavailable):
 
 
 class Forwarder(Protocol):
-    """Delivers an invocation to another node's internal API and returns its reply."""
+    """Delivers an invocation to another node (over the peer link, or its internal HTTP API for
+    a peer without one) and returns its reply."""
 
     async def forward(
         self,
@@ -202,7 +207,7 @@ class Router:
         if key in rt.active or key in rt.pools or ring.owner(system, actor) == self.node_id:
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
-                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    system, actor, action, decoded(payload), parent=parent, metadata=metadata,
                     caller=caller, dedupe=dedupe,
                 )  # fmt: skip
             except (NotOwner, StateConflict):
@@ -212,7 +217,7 @@ class Router:
         if not len(ring) and system not in rt.systems:
             if self.remote is not None and system in self.remote:
                 return await self.remote.invoke(
-                    system, actor, action, payload, parent=parent, metadata=metadata,
+                    system, actor, action, decoded(payload), parent=parent, metadata=metadata,
                     timeout=self.request_timeout if timeout is None else timeout,
                 )  # fmt: skip
             self.check_hosted(system)
@@ -264,7 +269,7 @@ class Router:
                     system,
                     actor,
                     call.action,
-                    call.payload,
+                    decoded(call.payload),
                     parent=call.parent,
                     metadata=call.metadata,
                     caller=call.caller,

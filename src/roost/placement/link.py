@@ -1,0 +1,393 @@
+"""The peer link's client side: one persistent connection per peer, many calls in flight on it.
+
+`LinkForwarder` is the router's `Forwarder`. It reaches a member at the address of its `link`
+gossip tag (a member without one, an older version or `--link off`, is called over HTTP as
+before), connects on first use and again after a connection is lost, and matches replies to calls
+by call id, so replies may come back in any order. Frames queued in one loop iteration go out in
+one write.
+
+Outcomes keep the HTTP forwarder's meaning exactly: a call that could not be sent (no connection,
+the handshake failed) raises `Unreachable` and may be retried; a call sent and then cut off (the
+connection lost, no reply by its deadline) raises `Timeout` and never is, since the owner may have
+applied it. A connection that hears nothing for `DEAD_AFTER` seconds (a partition: no reset
+arrives) is closed, so the calls on it fail then rather than at their deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+from urllib.parse import quote
+
+import orjson
+
+from roost.errors import PayloadTooLarge, Timeout, Unavailable, error_from_body
+from roost.membership.base import Member
+from roost.payload import wire_bytes
+from roost.placement import frames as f
+from roost.placement.auth import sign
+from roost.placement.forward import CONNECT_TIMEOUT, HttpForwarder
+from roost.placement.linkserver import HEADER_ROOM, MAX_REPLY, hello_path
+from roost.placement.router import Unreachable
+from roost.requestctx import request_id as current_request_id
+from roost.sdk.context import ActorId
+from roost.sdk.state import encode_json, message_from
+
+log = logging.getLogger("roost.link")
+
+LINK_TAG = "link"  # gossip tag: host:port of a member's peer link
+PING_EVERY = 1.0  # s between keep-alive pings on a connection
+DEAD_AFTER = 4.0  # s without a frame from the peer before its connection counts as cut
+REPLY_GRACE = 1.0  # s past a call's own deadline before the caller stops waiting (as over HTTP)
+
+
+class _Lost(Exception):
+    """The connection closed (or was cut) while a call was outstanding."""
+
+
+class _ClientConn(asyncio.Protocol):
+    """One open connection to a peer: the calls in flight on it and its keep-alive."""
+
+    def __init__(self, peer: str, max_frame: int) -> None:
+        self.peer = peer
+        self.loop = asyncio.get_running_loop()
+        self.reader = f.FrameReader(max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[int, asyncio.Future[tuple[Any, bytes]]] = {}
+        self.welcomed: asyncio.Future[Any] = self.loop.create_future()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.out: list[bytes] = []
+        self.last_rx = self.last_tick = self.loop.time()
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.why: str | None = None  # why we closed it ourselves (else the peer did)
+        self._next = 0
+
+    def next_id(self) -> int:
+        self._next += 1
+        return self._next
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.timer = self.loop.call_later(PING_EVERY, self._tick)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.writable.set()  # wakes writers waiting on a full buffer: they see `closed`
+        if self.timer is not None:
+            self.timer.cancel()
+        lost = _Lost(self.why or (str(exc) if exc else "closed by the peer"))
+        if not self.welcomed.done():
+            self.welcomed.set_exception(lost)
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(lost)
+        self.pending.clear()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def abort(self, why: str) -> None:
+        if self.transport is not None and not self.closed:
+            log.warning("peer link to %s: %s; connection closed", self.peer, why)
+            self.why = why
+            self.transport.abort()
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        if now - self.last_tick > 2 * PING_EVERY:
+            # this process was stalled (paused, swapping): what the peer sent may be unread in
+            # the socket; judge the peer from the next interval, not from our own silence
+            self.last_rx = now
+        self.last_tick = now
+        silent = now - self.last_rx
+        if silent > DEAD_AFTER:
+            self.abort(f"nothing heard for {silent:.1f}s")
+            return
+        self.send(f.encode(f.PING, 0, None))
+        self.timer = self.loop.call_later(PING_EVERY, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = self.loop.time()
+        try:
+            for frame in self.reader.feed(data):
+                self._dispatch(frame)
+        except f.FrameError as exc:
+            self.abort(str(exc))
+
+    def _dispatch(self, frame: f.Frame) -> None:
+        kind = frame.kind
+        if kind == f.REPLY:
+            fut = self.pending.pop(frame.call, None)
+            if fut is not None and not fut.done():  # else: its caller gave up already
+                fut.set_result((frame.header, frame.body))
+        elif kind == f.PONG:
+            pass
+        elif kind == f.WELCOME and not self.welcomed.done():
+            self.welcomed.set_result(frame.header)
+        elif kind == f.DENIED and not self.welcomed.done():
+            self.welcomed.set_exception(_Denied(frame.header))
+        else:
+            raise f.FrameError(f"unexpected frame kind {kind} from a server")
+
+    def send(self, data: bytes) -> None:
+        """Queue a frame; every frame queued in one loop iteration goes out in one write."""
+        if not self.out:
+            self.loop.call_soon(self._flush)
+        self.out.append(data)
+
+    def _flush(self) -> None:
+        if self.out and not self.closed and self.transport is not None:
+            out, self.out = self.out, []
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+
+class _Denied(Exception):
+    def __init__(self, header: Any) -> None:
+        h = header if isinstance(header, dict) else {}
+        super().__init__(str(h.get("reason", "refused")))
+        self.auth = bool(h.get("auth", True))
+
+
+class PeerLink:
+    """The link to one member at one address; connects on demand, again after a loss."""
+
+    def __init__(
+        self,
+        member_id: str,
+        address: str,
+        hello: Callable[[], dict[str, Any]],
+        *,
+        ssl: _ssl.SSLContext | None,
+        max_frame: int,
+    ) -> None:
+        self.member_id = member_id
+        self.address = address
+        self._hello = hello
+        self._ssl = ssl
+        self._max_frame = max_frame
+        self._conn: _ClientConn | None = None
+        self._connecting: asyncio.Future[_ClientConn] | None = None
+
+    async def request(
+        self, kind: int, header: Any, body: bytes, timeout: float
+    ) -> tuple[Any, bytes]:
+        """Send one frame and wait for its reply. `Unreachable`: not sent. `_Lost` or
+        `TimeoutError`: sent, outcome unknown."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = await self._connected(timeout)
+        while not conn.writable.is_set():
+            await conn.writable.wait()  # the peer reads slower than we write: wait for room
+        if conn.closed:
+            raise Unreachable(f"peer link to {self.member_id} closed before the call was sent")
+        loop = conn.loop
+        cid = conn.next_id()
+        fut: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
+        conn.pending[cid] = fut
+        conn.send(f.encode(kind, cid, header, body))
+        handle = loop.call_later(timeout + REPLY_GRACE, _expire, fut)
+        try:
+            return await fut
+        finally:
+            handle.cancel()
+            conn.pending.pop(cid, None)
+
+    async def _connected(self, timeout: float) -> _ClientConn:
+        if self._connecting is None:  # one connection attempt, however many calls wait on it
+            self._connecting = asyncio.ensure_future(self._connect(timeout))
+            self._connecting.add_done_callback(self._connect_done)
+        return await asyncio.shield(self._connecting)
+
+    def _connect_done(self, fut: asyncio.Future[_ClientConn]) -> None:
+        self._connecting = None
+        if not fut.cancelled() and fut.exception() is None:
+            self._conn = fut.result()
+
+    async def _connect(self, timeout: float) -> _ClientConn:
+        host, _, port = self.address.rpartition(":")
+        host = host.strip("[]")
+        loop = asyncio.get_running_loop()
+        conn: _ClientConn | None = None
+        try:
+            async with asyncio.timeout(min(CONNECT_TIMEOUT, timeout + 0.5)):
+                _, conn = await loop.create_connection(
+                    lambda: _ClientConn(self.member_id, self._max_frame),
+                    host,
+                    int(port),
+                    ssl=self._ssl,
+                    server_hostname=host if self._ssl is not None else None,
+                )
+                conn.send(f.encode(f.HELLO, 0, self._hello()))
+                await conn.welcomed
+        except _Denied as exc:
+            if conn is not None:
+                conn.abort("refused")
+            if not exc.auth:
+                raise Unreachable(f"{self.member_id} at {self.address}: {exc}") from None
+            raise Unavailable(
+                f"{self.member_id} refused this node's cluster credentials on the peer link "
+                f"({exc}); nothing ran (do all nodes share ROOST_CLUSTER_SECRET, or accept it "
+                "in ROOST_CLUSTER_OLD_SECRETS?)",
+                retry_after=1.0,
+            ) from None
+        except (OSError, TimeoutError, ValueError, _Lost) as exc:
+            if conn is not None:
+                conn.abort("handshake failed")
+            why = str(exc) or type(exc).__name__
+            raise Unreachable(
+                f"cannot connect to {self.member_id} at {self.address} (peer link): {why}"
+            ) from exc
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None and self._conn.transport is not None:
+            self._conn.transport.abort()
+        self._conn = None
+
+
+def _expire(fut: asyncio.Future[tuple[Any, bytes]]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+class LinkForwarder:
+    """The `Forwarder` over peer links, with the HTTP forwarder for peers without one."""
+
+    def __init__(
+        self,
+        node_id: str,
+        key: bytes,
+        http: HttpForwarder,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        max_body: int = 4 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node_id = node_id
+        self.http = http
+        self._key = key
+        self._ssl = ssl
+        self._max_body = max_body
+        self._max_frame = max(max_body, MAX_REPLY) + HEADER_ROOM  # what we read: replies
+        self._clock = clock
+        self._links: dict[str, PeerLink] = {}
+
+    def _link(self, member: Member) -> PeerLink | None:
+        address = member.tags.get(LINK_TAG)
+        if not address:
+            return None
+        link = self._links.get(member.id)
+        if link is None or link.address != address:  # first use, or restarted elsewhere
+            if link is not None:
+                link.close()
+            link = PeerLink(
+                member.id,
+                address,
+                lambda: self._hello(member.id),
+                ssl=self._ssl,
+                max_frame=self._max_frame,
+            )
+            self._links[member.id] = link
+        return link
+
+    def _hello(self, to: str) -> dict[str, Any]:
+        me = self.node_id
+        proof = sign(self._key, "LINK", hello_path(to), me.encode(), self._clock())
+        return {"v": f.VERSION, "node": me, "to": to, "proof": proof}
+
+    async def forward(
+        self,
+        member: Member,
+        system: str,
+        actor: str,
+        action: str,
+        payload: Any,
+        *,
+        parent: str | None,
+        metadata: Mapping[str, str] | None,
+        caller: ActorId | None,
+        hops: int,
+        timeout: float,
+        dedupe: str | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        link = self._link(member)
+        if link is None:
+            return await self.http.forward(
+                member, system, actor, action, payload, parent=parent, metadata=metadata,
+                caller=caller, hops=hops, timeout=timeout, dedupe=dedupe, request_id=request_id,
+            )  # fmt: skip
+        body, type_name = wire_bytes(payload)
+        header = [
+            system, actor, action, parent, hops, int(timeout * 1000),
+            None if caller is None else [caller.name, caller.system, caller.parent],
+            None if not metadata else dict(metadata), dedupe,
+            request_id or current_request_id(), type_name,
+        ]  # fmt: skip
+        h, raw = await self._request(link, f.CALL, header, body, timeout, "call forwarded")
+        return _reply(h, raw)
+
+    async def broadcast(self, member: Member, system: str, body: Any, timeout: float) -> Any:
+        """Deliver a broadcast (the internal broadcast route's JSON body) to `member`."""
+        link = self._link(member)
+        if link is None:
+            path = f"/internal/v1/systems/{quote(system, safe='')}/broadcast"
+            return await self.http.post_json(member, path, body, timeout)
+        h, raw = await self._request(
+            link, f.BROADCAST, [system], encode_json(body), timeout, "broadcast"
+        )
+        return _reply(h, raw)
+
+    async def _request(
+        self, link: PeerLink, kind: int, header: Any, body: bytes, timeout: float, what: str
+    ) -> tuple[Any, bytes]:
+        if len(body) > self._max_body:  # the peer would close the connection on it: refuse here
+            raise PayloadTooLarge(
+                f"{what} to {link.member_id}: payload of {len(body)} bytes exceeds the limit of "
+                f"{self._max_body} bytes"
+            )
+        try:
+            return await link.request(kind, header, body, timeout)
+        except _Lost as exc:
+            raise Timeout(
+                f"{what} to {link.member_id} failed after it was sent (peer link lost: {exc}); "
+                "its outcome is unknown"
+            ) from None
+        except TimeoutError:
+            raise Timeout(
+                f"{what} to {link.member_id} got no reply within {timeout + REPLY_GRACE:.3g}s; "
+                "its outcome is unknown"
+            ) from None
+
+    async def get_json(self, member: Member, path: str, timeout: float) -> Any:
+        return await self.http.get_json(member, path, timeout)
+
+    async def post_json(self, member: Member, path: str, body: Any, timeout: float) -> Any:
+        return await self.http.post_json(member, path, body, timeout)
+
+    async def close(self) -> None:
+        for link in self._links.values():
+            link.close()
+        self._links.clear()
+        await self.http.close()
+
+
+def _reply(header: Any, raw: bytes) -> Any:
+    status, type_name = header[0], header[1]
+    if status == 200:
+        if type_name is not None:  # a protobuf reply keeps its type across nodes
+            return message_from(type_name, raw)
+        return orjson.loads(raw) if raw else None
+    err = error_from_body(status, raw)
+    if len(header) > 2 and header[2] is not None and hasattr(err, "retry_after"):
+        err.retry_after = float(header[2])
+    raise err
