@@ -45,6 +45,8 @@ log = logging.getLogger("roost.http")
 JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
 API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
+# True while the node drains: every answer then closes its connection (see `_request`)
+CLOSING: web.AppKey[Callable[[], bool]] = web.AppKey("closing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -103,6 +105,11 @@ async def _request(request: web.Request, handler: Handler) -> web.StreamResponse
         current.reset(token)
     if not resp.prepared:
         resp.headers[REQUEST_ID] = rid
+    if request.app[CLOSING]():
+        # A draining node answers with `Connection: close`: a keep-alive client (or a peer's
+        # connection pool) would otherwise keep sending here on its open connection long after
+        # the listener closed, and the drain would wait on a stream of calls that never ends.
+        resp.force_close()
     return resp
 
 
@@ -267,6 +274,8 @@ class HttpApi:
         app = web.Application(client_max_size=self.max_body, middlewares=[_request])
         app[MAX_BODY] = self.max_body
         app[API_AUTH] = self.node.api_auth
+        node = self.node
+        app[CLOSING] = lambda: node.draining
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
         r.add_post(base + "/actions/{action}", self.invoke)

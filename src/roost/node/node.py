@@ -138,6 +138,7 @@ class Node:
         self.ready = False
         self.draining = False
         self.inflight = 0
+        self.drain_arrivals = 0  # calls that reached this node while it drained
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -268,7 +269,11 @@ class Node:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await drain
-            log.error("drain did not finish in time: final flush attempt")
+            log.error(
+                "drain did not finish in time: final flush attempt "
+                "(%d calls in flight, %d arrived while draining)",
+                self.inflight, self.drain_arrivals,
+            )  # fmt: skip
             lost = await self.core.runtime.emergency_flush()
             await self._abandon_requests()
             # a turn that ended (and answered) between that flush and the abandon is dirty
@@ -286,7 +291,8 @@ class Node:
 
     async def _drain(self) -> None:
         self.ready = False
-        self.draining = True
+        self.draining = True  # from now on every HTTP answer closes its connection
+        self.placement.leave()  # this node owns nothing now: calls here go on to the new owners
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
         t0, acts = time.perf_counter(), list(self.core.runtime.active.values())
@@ -296,17 +302,40 @@ class Node:
             [(a.key.system, a.type.name) for a in acts if a.closed_reason == "drain"],
             time.perf_counter() - t0,
         )
-        log.info("handed off %d activations", n)
+        t1 = time.perf_counter()
+        log.info(
+            "drain: handed off %d activations in %.2fs (%d calls in flight, %d arrived)",
+            n, t1 - t0, self.inflight, self.drain_arrivals,
+        )  # fmt: skip
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.
         if self._site is not None:
             await self._site.stop()
+        self._close_connections()
         await self.spawnproto.stop_listening()
+        at_stop = self.drain_arrivals
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
+        log.info(
+            "drain: in-flight calls done in %.2fs; %d calls arrived after the listener closed",
+            time.perf_counter() - t1, self.drain_arrivals - at_stop,
+        )  # fmt: skip
         with contextlib.suppress(RoostError):
             await self.membership.leave()
+
+    def _close_connections(self) -> None:
+        """With the listener closed, end the open keep-alive connections too: an idle one closes
+        now, a busy one right after its answer (which says `Connection: close`). Without this a
+        client holding a connection could keep sending calls here, each one prolonging the
+        drain. (aiohttp's own `shutdown` would wait for idle connections until its timeout, and
+        its `close` leaves an idle connection open, so idle ones are closed here.)"""
+        server = None if self._runner is None else self._runner.server
+        for conn in [] if server is None else list(server.connections):
+            if getattr(conn, "_request_in_progress", True):
+                conn.close()  # its loop ends after the answer it is writing
+            else:
+                conn.force_close()
 
     async def _abandon_requests(self) -> None:
         """A forced stop does not wait for the calls still running (the HTTP server would give
@@ -369,6 +398,8 @@ class Node:
         # call_at, not asyncio.timeout: the same cancellation for about half the cost per call
         handle = loop.call_at(loop.time() + budget + DEADLINE_GRACE, deadline.expire)
         self.inflight += 1
+        if self.draining:
+            self.drain_arrivals += 1
         try:
             return await self.core.invoke(
                 actor,

@@ -39,6 +39,7 @@ class Placement:
         self.vnodes = vnodes
         self._dirty = asyncio.Event()
         self._hosting: dict[str, str | None] = {}
+        self.leaving = False  # draining: this node owns nothing, whatever the views say
         self.handoffs = 0
         self.last_handoffs: list[dict[str, object]] = []
         runtime.owns = router.owns
@@ -54,7 +55,10 @@ class Placement:
     def on_view(self, view: MemberView) -> None:
         if view.version < self.router.view.version:
             return  # an older view delivered late: ignore
-        ring = Ring(view.active_ids(), self.vnodes, view.version)
+        ids = view.active_ids()
+        if self.leaving:
+            ids = [i for i in ids if i != self.node_id]
+        ring = Ring(ids, self.vnodes, view.version)
         hosting = _hosting(view)
         changed = not ring.same_members(self.router.ring) or hosting != self._hosting
         self._hosting = hosting
@@ -62,6 +66,18 @@ class Placement:
         if changed:
             log.info("ring now %s (view %d)", list(ring.members), view.version)
             self._dirty.set()
+
+    def leave(self) -> None:
+        """Draining: take this node off its own ring at once, without waiting for the gossip of
+        its `draining` status to come back (or for a serf agent that cannot publish it). Every
+        key then has a new owner here, so calls that reach this node are sent on to it instead
+        of activating an actor it is handing off, and the next rebalance hands off the rest."""
+        self.leaving = True
+        self.router.leaving = True
+        view = self.router.view
+        ids = [i for i in view.active_ids() if i != self.node_id]
+        self.router.update(view, Ring(ids, self.vnodes, view.version))
+        self._dirty.set()
 
     async def run(self) -> None:
         """Hand off what this node no longer owns, whenever the ring changes (and every sweep)."""

@@ -45,6 +45,9 @@ HOP_LIMIT = 3
 SYSTEMS_TAG = "systems"  # the comma list of systems a member hosts
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
+# A draining node does not hold a call it cannot place while the views settle (that wait would
+# hold its drain): past this many seconds of retries it answers 503 with Retry-After at once.
+LEAVING_RETRY = 1.0
 
 
 def hosts_system(member: Member | None, system: str) -> bool:
@@ -143,6 +146,7 @@ class Router:
         self._rings: dict[str, Ring] = {}  # per system: the active members that host it
         self.remote: RemoteSystems | None = None  # systems of other clusters, via their API
         self.forwarded = 0
+        self.leaving = False  # this node is draining (see `Placement.leave`)
 
     def ring_for(self, system: str) -> Ring:
         """The ring of `system`: active members whose `systems` tag names it (a member with no
@@ -211,7 +215,8 @@ class Router:
 
     async def _route(self, call: Call, hops: int, timeout: float | None) -> Any:
         budget = self.request_timeout if timeout is None else timeout
-        deadline = self.clock() + budget
+        start = self.clock()
+        deadline = start + budget
         delay = BACKOFF_START
         while True:
             try:
@@ -225,11 +230,12 @@ class Router:
                     raise NotPlaced(
                         reason if r.relayed else f"on {self.node_id}: {reason}", retry_after=1.0
                     ) from None
-            left = deadline - self.clock()
-            if left <= delay:
+            now = self.clock()
+            if deadline - now <= delay or (self.leaving and now - start + delay > LEAVING_RETRY):
                 self._count_unplaced(call)
                 raise Unavailable(
-                    f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
+                    f"could not place {call.system}/{call.actor} within "
+                    f"{now - start:.1f}s{' (node draining)' if self.leaving else ''}: {reason}",
                     retry_after=1.0,
                 )
             await self.sleep(delay)
