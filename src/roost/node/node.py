@@ -304,8 +304,10 @@ class Node:
         )
         t1 = time.perf_counter()
         log.info(
-            "drain: handed off %d activations in %.2fs (%d calls in flight, %d arrived)",
-            n, t1 - t0, self.inflight, self.drain_arrivals,
+            "drain: handed off %d activations in %.2fs (%d more by a rebalance meanwhile); "
+            "%d calls in flight, %d arrived since SIGTERM",
+            n, t1 - t0, sum(a.closed_reason == "handoff" for a in acts), self.inflight,
+            self.drain_arrivals,
         )  # fmt: skip
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish.

@@ -71,13 +71,13 @@ class Placement:
         """Draining: take this node off its own ring at once, without waiting for the gossip of
         its `draining` status to come back (or for a serf agent that cannot publish it). Every
         key then has a new owner here, so calls that reach this node are sent on to it instead
-        of activating an actor it is handing off, and the next rebalance hands off the rest."""
+        of activating an actor it is handing off. The drain itself hands every activation off
+        (`Runtime.flush_all`); a rebalance running meanwhile only shares that work."""
         self.leaving = True
         self.router.leaving = True
         view = self.router.view
         ids = [i for i in view.active_ids() if i != self.node_id]
         self.router.update(view, Ring(ids, self.vnodes, view.version))
-        self._dirty.set()
 
     async def run(self) -> None:
         """Hand off what this node no longer owns, whenever the ring changes (and every sweep)."""
