@@ -310,10 +310,14 @@ class Node:
             self.drain_arrivals,
         )  # fmt: skip
         # Peers route around us by now; stop taking connections (callers that are refused a
-        # connection retry elsewhere safely) and let the calls already here finish.
+        # connection retry elsewhere safely) and let the calls already here finish. A client
+        # with an open connection can still send one more call on it: it is served (sent on to
+        # the actor's new owner), and its answer closes the connection like every answer since
+        # SIGTERM, so the calls still to come are bounded by the connections open, whatever the
+        # load. Idle connections are not cut here: a call already on its way on one would be
+        # lost with an unknown outcome; they close at teardown, after `serf leave`.
         if self._site is not None:
             await self._site.stop()
-        self._close_connections()
         await self.spawnproto.stop_listening()
         at_stop = self.drain_arrivals
         while self.inflight:
@@ -325,19 +329,6 @@ class Node:
         )  # fmt: skip
         with contextlib.suppress(RoostError):
             await self.membership.leave()
-
-    def _close_connections(self) -> None:
-        """With the listener closed, end the open keep-alive connections too: an idle one closes
-        now, a busy one right after its answer (which says `Connection: close`). Without this a
-        client holding a connection could keep sending calls here, each one prolonging the
-        drain. (aiohttp's own `shutdown` would wait for idle connections until its timeout, and
-        its `close` leaves an idle connection open, so idle ones are closed here.)"""
-        server = None if self._runner is None else self._runner.server
-        for conn in [] if server is None else list(server.connections):
-            if getattr(conn, "_request_in_progress", True):
-                conn.close()  # its loop ends after the answer it is writing
-            else:
-                conn.force_close()
 
     async def _abandon_requests(self) -> None:
         """A forced stop does not wait for the calls still running (the HTTP server would give
