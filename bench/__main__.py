@@ -7,7 +7,8 @@ bench/results/<suite>.json and the PNG plots.
 
 Suites: core (in-process, memory, HTTP vs bare aiohttp), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), stores, membership, soak (one node at twice its capacity), ray
+handoff), rolling (rolling restart of 3 real nodes at two loads, drain times), stores,
+membership, soak (one node at twice its capacity), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
 bench/STORES.md and bench/MEMBERSHIP.md are sections of RESULTS.md now (`stores.render`,
 `membership.render`), so every figure has one home.
@@ -32,13 +33,14 @@ PAGE = ROOT / "bench" / "RESULTS.md"
 
 
 def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
-    from bench import cluster, core, membership, peer, ray_suite, ring, soak, stores
+    from bench import cluster, core, membership, peer, ray_suite, ring, rolling, soak, stores
 
     return {
         "core": core.run,
         "peer": peer.run,
         "ring": ring.run,
         "cluster": cluster.run,
+        "rolling": rolling.run,
         "stores": stores.run,
         "membership": membership.run,
         "soak": soak.run,

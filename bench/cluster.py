@@ -7,7 +7,7 @@
   one per node, run at once) every one cycling over all 1,000 actors, so 2 calls in 3 are
   forwarded (a client that does not know owners); and the owner-aware variant where each wrk
   calls only the actors its node owns. Rates are summed, p99 is the worst of the three;
-- rolling restart (issue 5): `bench.rolling` on the same 3-node cluster;
+- (the rolling restart, issue 5, is the `rolling` suite now: `bench.rolling`);
 - handoff (issue 5): a 2-node cluster; 10,000 `tally` actors that node A owns are activated on A
   (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
   last handoff line (all 10,000 flushed in one batch and their leases released), and how many
@@ -28,7 +28,6 @@ from typing import Any
 
 from bench.common import Scale, cycling_lua, summarize_runs, summary, wrk, wrk_finish, wrk_start
 from bench.nodes import Cluster, actor_path, owner
-from bench.rolling import rolling_restart
 from roost.placement.ring import Ring
 
 
@@ -216,7 +215,6 @@ def run() -> dict[str, Any]:
         try:
             cluster.start_all()
             out["spread"] = spread(cluster, seconds)
-            out["rolling_restart"] = rolling_restart(cluster)
         finally:
             cluster.close()
         out["handoff"] = handoff(tmp, Scale.pick(10_000, 2_000))

@@ -205,8 +205,12 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
         parts += [ray_section(core or {}, peer or {}, ray or {}), targets(core or {}, ray or {})]
     if "cluster" in suites:
         parts.append(cluster_section(suites["cluster"], core or {}))
-    if "cluster" in suites or "ring" in suites:
-        parts.append(placement_section(suites.get("ring", {}), suites.get("cluster", {})))
+    if "cluster" in suites or "ring" in suites or "rolling" in suites:
+        parts.append(
+            placement_section(
+                suites.get("ring", {}), suites.get("cluster", {}), suites.get("rolling", {})
+            )
+        )
     if "stores" in suites:
         parts.append(stores_section(suites["stores"]))
     if "membership" in suites:
