@@ -3,8 +3,8 @@
 Keep-alive clients used to hold a draining node open: closing the listener refuses only new
 connections, so every client (and every peer's connection pool) kept sending calls on the
 connection it had, each call kept `inflight` above zero, and the drain waited for a stream
-that never ended, until `--drain-timeout`. Now a draining node answers every call with
-`Connection: close`: an open connection carries at most one more call.
+that never ended, until `--drain-timeout`. Now, once its listener is closed, a draining node
+answers every call with `Connection: close`: an open connection carries at most one more call.
 A real `Node` (SQLite, one process) and aiohttp clients.
 """
 
@@ -119,16 +119,18 @@ async def test_a_kept_connection_carries_at_most_one_more_call_into_a_drain(node
         await busy.close()
 
 
-async def test_every_answer_of_a_draining_node_closes_its_connection(node: Node) -> None:
-    """Before the listener closes (the handoff is still running), a keep-alive client is told to
-    reconnect after each answer, so it finds the listener closed and goes to another node."""
+async def test_answers_close_their_connection_once_the_listener_is_closed(node: Node) -> None:
+    """While the handoff runs (listener open) a keep-alive client keeps its connection: told to
+    reconnect, it would reconnect here, into a backlog that is reset when the listener closes.
+    Once the listener is closed, every answer closes its connection."""
     async with aiohttp.ClientSession(f"http://{node.config.http}") as s:
-        assert (await post(s, f"{A}/waiter/actions/ping"))[1] is None
         node.draining = True  # what Node._drain sets first
         try:
+            assert await post(s, f"{A}/waiter/actions/ping") == (200, None)
+            node.closing = True  # what Node._drain sets once the listener is closed
             assert await post(s, f"{A}/waiter/actions/ping") == (200, "close")
         finally:
-            node.draining = False
+            node.draining = node.closing = False
 
 
 async def test_drain_time_does_not_grow_with_keep_alive_load(node: Node) -> None:

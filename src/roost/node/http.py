@@ -45,7 +45,7 @@ log = logging.getLogger("roost.http")
 JSON = "application/json"
 MAX_BODY = web.AppKey("max_body", int)
 API_AUTH: web.AppKey[ApiAuth | None] = web.AppKey("api_auth")  # None: no token needed
-# True while the node drains: every answer then closes its connection (see `_request`)
+# True once a draining node closed its listener: every answer then closes its connection
 CLOSING: web.AppKey[Callable[[], bool]] = web.AppKey("closing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -106,9 +106,9 @@ async def _request(request: web.Request, handler: Handler) -> web.StreamResponse
     if not resp.prepared:
         resp.headers[REQUEST_ID] = rid
     if request.app[CLOSING]():
-        # A draining node answers with `Connection: close`: a keep-alive client (or a peer's
-        # connection pool) would otherwise keep sending here on its open connection long after
-        # the listener closed, and the drain would wait on a stream of calls that never ends.
+        # A draining node whose listener is closed answers with `Connection: close`: a
+        # keep-alive client (or a peer's connection pool) would otherwise keep sending here on
+        # its open connection, and the drain would wait on a stream of calls that never ends.
         resp.force_close()
     return resp
 
@@ -275,7 +275,7 @@ class HttpApi:
         app[MAX_BODY] = self.max_body
         app[API_AUTH] = self.node.api_auth
         node = self.node
-        app[CLOSING] = lambda: node.draining
+        app[CLOSING] = lambda: node.closing
         r = app.router
         base = "/v1/systems/{system}/actors/{actor}"
         r.add_post(base + "/actions/{action}", self.invoke)

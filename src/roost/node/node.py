@@ -139,6 +139,7 @@ class Node:
         self.draining = False
         self.inflight = 0
         self.drain_arrivals = 0  # calls that reached this node while it drained
+        self.closing = False  # draining, listener closed: every answer closes its connection
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -291,7 +292,7 @@ class Node:
 
     async def _drain(self) -> None:
         self.ready = False
-        self.draining = True  # from now on every HTTP answer closes its connection
+        self.draining = True
         self.placement.leave()  # this node owns nothing now: calls here go on to the new owners
         with contextlib.suppress(RoostError):
             await self.membership.set_status(MemberStatus.DRAINING)
@@ -312,12 +313,15 @@ class Node:
         # Peers route around us by now; stop taking connections (callers that are refused a
         # connection retry elsewhere safely) and let the calls already here finish. A client
         # with an open connection can still send one more call on it: it is served (sent on to
-        # the actor's new owner), and its answer closes the connection like every answer since
-        # SIGTERM, so the calls still to come are bounded by the connections open, whatever the
-        # load. Idle connections are not cut here: a call already on its way on one would be
-        # lost with an unknown outcome; they close at teardown, after `serf leave`.
+        # the actor's new owner), and from now on every answer closes its connection, so the
+        # calls still to come are bounded by the connections open, whatever the load. Not
+        # earlier: clients told to reconnect during the handoff would reconnect here, into the
+        # listener's backlog, which the kernel resets when the listener closes (their calls
+        # lost with an unknown outcome). Idle connections are not cut here either, for the same
+        # reason (a call may be on its way on one); they close at teardown, after `serf leave`.
         if self._site is not None:
             await self._site.stop()
+        self.closing = True
         await self.spawnproto.stop_listening()
         at_stop = self.drain_arrivals
         while self.inflight:
