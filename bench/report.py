@@ -56,8 +56,8 @@ Last full run took {meta.get("full_run_s", "?")} s.
 
 Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`. Profiles of the hot paths,
 with what costs what and proposed changes: `bench/PROFILE.md` (`python -m bench.profile`).
-Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, stores,
-membership, soak); `--quick` is a smoke run with small counts.
+Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, rolling,
+stores, membership, soak); `--quick` is a smoke run with small counts.
 """
 
 

@@ -115,9 +115,10 @@ def rolling_drains(loads: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 23: drain time per node under each load of the rolling restart (3 nodes, each run
     restarts all three), and the client side of the heavier load."""
     out = [
-        "Rolling restart at two loads (issue 23: drain time must not grow with the load). A "
-        "drain is SIGTERM to process exit (handoff, in-flight calls, serf leave); p50 and max "
-        "are over the 3 nodes of one run, median (min-max) over runs.",
+        "Rolling restart at two loads (issue 23: drain time must not grow with the load; "
+        "`python -m bench --only rolling`). A drain is SIGTERM to process exit (handoff, "
+        "in-flight calls, serf leave); p50 and max are over the 3 nodes of one run, median "
+        "(min-max) over runs.",
         "",
         "| load | drain p50 | drain max | each run's drains (s, restart order) | "
         "client p50 / p99 / max (ms) | failed / lost-connection calls per run | totals exact |",
