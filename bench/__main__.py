@@ -8,8 +8,9 @@ bench/results/<suite>.json and the PNG plots.
 Suites: core (in-process, memory, HTTP vs bare aiohttp), front (goodput under overload, probes
 in a flood), typed (typed vs dict state, in-process), peer (Roost's side of the Ray figures
 core does not take), ring (pure placement figures), cluster (real nodes: forwarding, 3 nodes,
-rolling restart, handoff), scaling (CPU per call on 1, 3, 5 and 10 nodes), stores,
-membership, soak (one node at twice its capacity), tracing (what tracing costs, off and on), ray
+handoff), rolling (rolling restart of 3 real nodes at two loads, drain times), scaling (CPU per
+call on 1, 3, 5 and 10 nodes), stores, membership, soak (one node at twice its capacity), tracing
+(what tracing costs, off and on), ray
 (Ray in bench/.venv-ray). The store and membership figures that used to live in
 bench/STORES.md and bench/MEMBERSHIP.md are sections of RESULTS.md now (`stores.render`,
 `membership.render`), so every figure has one home.
@@ -42,6 +43,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         peer,
         ray_suite,
         ring,
+        rolling,
         scaling,
         soak,
         stores,
@@ -56,6 +58,7 @@ def _suites() -> dict[str, Callable[[], dict[str, Any]]]:
         "peer": peer.run,
         "ring": ring.run,
         "cluster": cluster.run,
+        "rolling": rolling.run,
         "scaling": scaling.run,
         "stores": stores.run,
         "membership": membership.run,
@@ -80,11 +83,13 @@ def _machine() -> str:
 
 
 def _load_all() -> dict[str, dict[str, Any]]:
+    """The last results of every suite (other JSON files there, like `bench.servers`' own, are
+    not suites' and are left out)."""
     out = {}
-    for path in sorted(RESULTS.glob("*.json")):
-        if path.stem != "meta":
-            out[path.stem] = json.loads(path.read_text())
     order = list(_suites())
+    for path in sorted(RESULTS.glob("*.json")):
+        if path.stem in order:
+            out[path.stem] = json.loads(path.read_text())
     return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
 

@@ -10,13 +10,13 @@
   with Roost's Python `Client` (`bench.pyclient`, one process per node, 22 callers each): owner-
   aware over all actors, plain (`owner_aware=False`) over all actors through its node, and plain
   over the actors its node owns (owner-direct by construction), side by side;
-- rolling restart (issue 5): `bench.rolling` on the same 3-node cluster;
+- (the rolling restart, issue 5, is the `rolling` suite now: `bench.rolling`);
 - handoff (issue 5): a 2-node cluster; 10,000 `tally` actors that node A owns are activated on A
   (dirty: written behind), then A gets SIGTERM. From A's log: seconds from SIGTERM until the
   last handoff line (all 10,000 flushed in one batch and their leases released), and how many
   each handoff line reports; then the whole drain (with serf leave) to process exit.
 
-ROOST_BENCH_CLUSTER=forwarding,spread (a comma list of forwarding, spread, rolling, handoff)
+ROOST_BENCH_CLUSTER=forwarding,spread (a comma list of forwarding, spread, handoff)
 runs only those parts; the others keep their figures from the last results/cluster.json, and
 `parts_run` says which ones this run measured.
 """
@@ -50,7 +50,6 @@ from bench.common import (
     wrk_start,
 )
 from bench.nodes import Cluster, actor_path, owner
-from bench.rolling import rolling_restart
 from roost.placement.ring import Ring
 
 
@@ -311,15 +310,12 @@ def run() -> dict[str, Any]:
         tmp = Path(d)
         if "forwarding" in parts:
             out["forwarding"] = forwarding(tmp, seconds)
-        if "spread" in parts or "rolling" in parts:
+        if "spread" in parts:
             (tmp / "three").mkdir()
             cluster = Cluster(3, tmp / "three")
             try:
                 cluster.start_all()
-                if "spread" in parts:
-                    out["spread"] = spread(cluster, seconds)
-                if "rolling" in parts:
-                    out["rolling_restart"] = rolling_restart(cluster)
+                out["spread"] = spread(cluster, seconds)
             finally:
                 cluster.close()
         if "handoff" in parts:
@@ -327,9 +323,8 @@ def run() -> dict[str, Any]:
     return out
 
 
-PARTS = ("forwarding", "spread", "rolling", "handoff")
-_KEYS = {"forwarding": "forwarding", "spread": "spread", "rolling": "rolling_restart",
-         "handoff": "handoff"}  # fmt: skip
+PARTS = ("forwarding", "spread", "handoff")
+_KEYS = {"forwarding": "forwarding", "spread": "spread", "handoff": "handoff"}
 
 
 def _earlier(parts: list[str]) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def plot_all(suites: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ], "calls/s")  # fmt: skip
         save(fig, "http_cluster.png")
 
-    rr = _g(cl, "rolling_restart")
+    # the `rolling` suite's default load; older result files had it inside `cluster`
+    rr = _g(suites.get("rolling", {}), "default") or _g(cl, "rolling_restart")
     if rr:
         fig, ax = plt.subplots(figsize=(7, 4))
         _bars(ax, "client latency during a rolling restart of 3 nodes", [

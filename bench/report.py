@@ -56,8 +56,8 @@ Last full run took {meta.get("full_run_s", "?")} s.
 
 Plots: `bench/results/*.png`; raw numbers: `bench/results/*.json`. Profiles of the hot paths,
 with what costs what and proposed changes: `bench/PROFILE.md` (`python -m bench.profile`).
-Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, stores,
-membership, soak); `--quick` is a smoke run with small counts.
+Run one suite again with `python -m bench --only ray` (core, peer, ray, ring, cluster, rolling,
+stores, membership, soak); `--quick` is a smoke run with small counts.
 """
 
 
@@ -213,8 +213,12 @@ def render(meta: dict[str, Any], suites: dict[str, dict[str, Any]]) -> str:
         parts.append(cluster_section(suites["cluster"], core or {}))
     if "scaling" in suites:
         parts.append(scaling_section(suites["scaling"]))
-    if "cluster" in suites or "ring" in suites:
-        parts.append(placement_section(suites.get("ring", {}), suites.get("cluster", {})))
+    if "cluster" in suites or "ring" in suites or "rolling" in suites:
+        parts.append(
+            placement_section(
+                suites.get("ring", {}), suites.get("cluster", {}), suites.get("rolling", {})
+            )
+        )
     if "stores" in suites:
         parts.append(stores_section(suites["stores"]))
     if "membership" in suites:

@@ -89,8 +89,13 @@ def _py_note(sp: dict[str, Any]) -> str:
     )
 
 
-def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
-    ho, rr = cluster.get("handoff", {}), cluster.get("rolling_restart", {})
+def placement_section(
+    ring: dict[str, Any], cluster: dict[str, Any], rolling: dict[str, Any] | None = None
+) -> str:
+    ho = cluster.get("handoff", {})
+    # the `rolling` suite (both loads); older result files had one load inside `cluster`
+    loads = {k: v for k, v in (rolling or {}).items() if isinstance(v, dict) and "p50_ms" in v}
+    rr = loads.get("default") or cluster.get("rolling_restart", {})
     lines = [
         "## Placement (issue 5)",
         "",
@@ -144,7 +149,9 @@ def placement_section(ring: dict[str, Any], cluster: dict[str, Any]) -> str:
             f"| rolling restart: whole restart; longest drain | {f(rr['restart_s'], ' s', 1)}; "
             f"{f(rr['drain_s_max'], ' s', 1)} | drain timeout 25 s |",
         ]
-    if rr and rr["drain_s_max"]["median"] >= 20:
+    if loads:
+        lines += ["", *rolling_drains(loads)]
+    if rr and not loads and rr["drain_s_max"]["median"] >= 20:
         lines += [
             "",
             "Under load the drains ran into the 25 s drain timeout, which is where the max latency",
@@ -214,3 +221,28 @@ def _idle_note(sc: dict[str, Any]) -> str:
         "(less batching of reads, writes and statestore flushes) and the processes switch "
         "more (our reading, not measured separately; nor is a box with a core per node)."
     )
+
+
+def rolling_drains(loads: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 23: drain time per node under each load of the rolling restart (3 nodes, each run
+    restarts all three), and the client side of the heavier load."""
+    out = [
+        "Rolling restart at two loads (issue 23: drain time must not grow with the load; "
+        "`python -m bench --only rolling`). A drain is SIGTERM to process exit (handoff, "
+        "in-flight calls, serf leave); p50 and max are over the 3 nodes of one run, median "
+        "(min-max) over runs.",
+        "",
+        "| load | drain p50 | drain max | each run's drains (s, restart order) | "
+        "client p50 / p99 / max (ms) | failed / lost-connection calls per run | totals exact |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rr in loads.items():
+        conn = "keep-alive connections" if rr.get("keep_alive") else "a new connection per call"
+        runs = "; ".join(", ".join(f"{d:.1f}" for d in run) for run in rr.get("drains_s", []))
+        out.append(
+            f"| {name}: {rr['clients']} clients, {conn} | {f(rr['drain_s_p50'], ' s', 1)} | "
+            f"{f(rr['drain_s_max'], ' s', 1)} | {runs} | {f(rr['p50_ms'], '', 1)} / "
+            f"{f(rr['p99_ms'], '', 1)} / {f(rr['max_ms'])} | {f(rr['errors'])} / "
+            f"{f(rr['unknown'])} | {'yes' if rr['all_totals_exact'] else '**no**'} |"
+        )
+    return out

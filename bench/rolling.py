@@ -11,13 +11,23 @@ re-sending is safe; counted as `retried_503`). Anything else is an error: anothe
 status, or a connection lost after the call was sent (`unknown`: it may or may not have been
 applied). At the end every counter's total is checked against the
 acknowledged calls.
+
+Two loads (issue 23: drain time must not grow with the load): the default, 16 clients opening a
+new connection per call, and a heavier one, 32 clients each keeping its connection alive (as
+SDKs, proxies and load balancers do; such clients used to hold a draining node open until its
+drain timeout). Each node's drain (SIGTERM to exit) is recorded, with its p50 and max per run.
+`python -m bench --only rolling` runs this alone (its own suite and results/rolling.json).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.common import Scale, percentiles, summarize_runs, summary
@@ -25,12 +35,16 @@ from bench.nodes import SYSTEM, Cluster, actor_path
 
 CLIENTS = 16
 COUNTERS = 200
+# (name, clients, keep-alive connections)
+LOADS = (("default", CLIENTS, False), ("heavy", 2 * CLIENTS, True))
 
 
-async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
+async def _one_restart(
+    cluster: Cluster, run: int, clients: int = CLIENTS, keep_alive: bool = False, tag: str = "rr"
+) -> dict[str, Any]:
     import aiohttp
 
-    names = [f"rr{run}-{k}" for k in range(COUNTERS)]
+    names = [f"{tag}{run}-{k}" for k in range(COUNTERS)]
     acked = dict.fromkeys(names, 0)
     unknown = dict.fromkeys(names, 0)
     samples: list[tuple[float, float]] = []  # (start time, latency)
@@ -73,10 +87,18 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
             else:
                 counts["errors"] += 1
 
-    connector = aiohttp.TCPConnector(force_close=True, limit=0)
     timeout = aiohttp.ClientTimeout(total=30)
+    # keep-alive: one session (one pooled connection per node) for each client
+    own = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1), timeout=timeout)
+        for _ in range(clients if keep_alive else 0)
+    ]
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(client(c, session)) for c in range(CLIENTS)]
+        tasks = [
+            asyncio.create_task(client(c, own[c] if keep_alive else session))
+            for c in range(clients)
+        ]
         await asyncio.sleep(2.0)  # steady state before the first SIGTERM
         begin = time.perf_counter()
         drains = []
@@ -88,6 +110,8 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*tasks)
+        for o in own:
+            await o.close()
         exact = await _check_totals(session, urls[0], acked, unknown)
     during = [lat for t, lat in samples if begin <= t <= end]
     before = [lat for t, lat in samples if t < begin]
@@ -104,7 +128,9 @@ async def _one_restart(cluster: Cluster, run: int) -> dict[str, float]:
         "rerouted": float(counts["rerouted"]),
         "retried_503": float(counts["retried_503"]),
         "restart_s": end - begin,
+        "drain_s_p50": statistics.median(drains),
         "drain_s_max": max(drains),
+        "drains_s": [round(d, 2) for d in drains],  # per node, in restart order
         "totals_exact": 1.0 if exact else 0.0,
     }
 
@@ -122,14 +148,37 @@ async def _check_totals(
     return True
 
 
-def rolling_restart(cluster: Cluster) -> dict[str, Any]:
+def rolling_restart(
+    cluster: Cluster, clients: int = CLIENTS, keep_alive: bool = False, tag: str = "rr"
+) -> dict[str, Any]:
     import uvloop
 
-    runs = [uvloop.run(_one_restart(cluster, r)) for r in range(Scale.repeat)]
+    runs = [
+        uvloop.run(_one_restart(cluster, r, clients, keep_alive, tag)) for r in range(Scale.repeat)
+    ]
+    per_node = [r.pop("drains_s") for r in runs]
     out: dict[str, Any] = summarize_runs(runs)
-    out["clients"] = CLIENTS
+    out["clients"] = clients
+    out["keep_alive"] = keep_alive
     out["counters"] = COUNTERS
+    out["drains_s"] = per_node
     out["all_totals_exact"] = all(r["totals_exact"] == 1.0 for r in runs)
     out["errors_total"] = sum(r["errors"] for r in runs)
     out["restart_s"] = summary([r["restart_s"] for r in runs])
+    return out
+
+
+def run() -> dict[str, Any]:
+    """The `rolling` suite: a 3-node cluster restarted in turn under each of `LOADS`."""
+    if shutil.which("serf") is None:
+        return {"skipped": "needs serf (make system-deps)"}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="roost-bench-rolling-") as d:
+        cluster = Cluster(3, Path(d))
+        try:
+            cluster.start_all()
+            for name, clients, keep_alive in LOADS:
+                out[name] = rolling_restart(cluster, clients, keep_alive, tag=f"rr-{name}-")
+        finally:
+            cluster.close()
     return out

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from chaos import netns
 from chaos.cluster import Cluster
-from chaos.history import FaultRecord
+from chaos.history import DrainRecord, FaultRecord
 from chaos.pipes import DelayProxy, Relay
 from chaos.scenario import Fault, Scenario
 
@@ -40,7 +40,8 @@ class Executor:
         self.now = now
         self.records: list[FaultRecord] = []
         self.problems: list[str] = []  # e.g. a SIGTERM that did not exit 0
-        self.warnings: list[str] = []  # e.g. a drain that needed its whole --drain-timeout
+        self.warnings: list[str] = []  # what the nodes logged that a reader should see
+        self.drains: list[DrainRecord] = []  # every graceful stop, in order
         self._rules: list[netns.Rule] = []
         self._tbf: set[int] = set()
 
@@ -106,6 +107,7 @@ class Executor:
         return await self._network(f)
 
     async def _term(self, i: int) -> str:
+        at = self.now()
         code, secs = await self.cluster.term(i)
         node = self.cluster.nodes[i].node_id
         if code != 0:
@@ -117,7 +119,16 @@ class Executor:
             for line in self.cluster.log_of_last_run(i).splitlines()
             if "drain did not finish" in line or "drain failed" in line
         ]
-        if lines:
+        timed_out = code is None or any("drain did not finish" in line for line in lines)
+        detail = lines[0] if lines else ""
+        self.drains.append(DrainRecord(node, round(at, 2), round(secs, 2), code, timed_out, detail))
+        if timed_out and code == 0:
+            # the graceful path failed: the node fell back on the last-chance flush (and, in
+            # Kubernetes, on the grace period not running out first)
+            self.problems.append(
+                f"{node}: graceful stop reached its drain timeout ({secs:.1f}s): {detail}"
+            )
+        elif lines:
             self.warnings.append(f"{node}: graceful stop took {secs:.1f}s: {lines[0]}")
         return f"SIGTERM exit {code} in {secs:.1f}s"
 

@@ -100,6 +100,22 @@ class FaultRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class DrainRecord:
+    """One graceful stop as it happened: SIGTERM to exit, and whether the node needed its whole
+    `--drain-timeout` (it then exits after a last-chance flush: a failed drain, not a slow one)."""
+
+    node: str
+    at: float  # when the SIGTERM was sent (seconds since the run's start)
+    seconds: float
+    exit: int | None  # None: it did not exit and was killed
+    timed_out: bool
+    detail: str = ""  # the node's own line on a timed-out or failed drain
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def classify_http(status: int, code: str) -> tuple[Outcome, str, bool]:
     """Map an HTTP answer to (outcome, error kind, definite).
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chaos.checker import CheckResult
-from chaos.history import Convergence, FaultRecord, Op
+from chaos.history import Convergence, DrainRecord, FaultRecord, Op
 from chaos.scenario import Scenario
 
 
@@ -50,6 +50,8 @@ def build(
     healed: Sequence[str] = (),
     notes: Sequence[str] = (),
     seconds: float = 0.0,
+    drains: Sequence[DrainRecord] = (),
+    clients_per_node: int | None = None,
 ) -> dict[str, Any]:
     outcomes = Counter(o.outcome for o in ops)
     total = len(ops)
@@ -65,6 +67,7 @@ def build(
         "seed": scenario.seed,
         "nodes": scenario.nodes,
         "mode": mode,
+        "clients_per_node": clients_per_node,
         "seconds": round(seconds, 1),
         "planned_faults": [f.describe() for f in scenario.faults],
         "faults": [f.to_json() for f in sorted(faults, key=lambda f: f.start)],
@@ -97,11 +100,31 @@ def build(
         "final_sizes": {
             k: (v if isinstance(v, int) or v is None else len(v)) for k, v in sorted(finals.items())
         },
+        "drains": drain_stats(drains),
         "healed_at_end": list(healed),
         "violations": violations,
         "warnings": [w.to_json() for w in result.warnings]
         + [{"kind": "node", "actor": "", "message": n, "history": []} for n in notes],
     }
+
+
+def drain_stats(drains: Sequence[DrainRecord]) -> dict[str, Any]:
+    """Every graceful stop (SIGTERM to exit) and their median and longest."""
+    secs = sorted(d.seconds for d in drains)
+    return {
+        "count": len(secs),
+        "p50_s": _median(secs),
+        "max_s": secs[-1] if secs else None,
+        "timed_out": sum(d.timed_out for d in drains),
+        "per_node": [d.to_json() for d in drains],
+    }
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else round((xs[mid - 1] + xs[mid]) / 2, 2)
 
 
 def _messages(ops: Sequence[Op], per_kind: int = 3) -> dict[str, list[str]]:
@@ -128,6 +151,15 @@ def summary(report: Mapping[str, Any]) -> str:
         f"  requests {r['total']}: ok {r['ok']}, failed {r['failed']}, unknown {r['unknown']}; "
         f"availability {_pct(a['overall'])} (worst second {_pct(a['worst_second'])})",
     ]
+    d = report.get("drains") or {}
+    if d.get("count"):
+        each = ", ".join(
+            f"{x['node'].rsplit('-', 1)[-1]} {x['seconds']:.1f}" for x in d["per_node"]
+        )
+        lines.append(
+            f"  drains {d['count']}: p50 {d['p50_s']:.1f}s, max {d['max_s']:.1f}s, "
+            f"{d['timed_out']} reached the drain timeout ({each})"
+        )
     for f in report["faults"]:
         lines.append(
             f"  fault t+{f['start']:.1f}s..t+{f['end']:.1f}s {f['kind']} "
@@ -155,15 +187,18 @@ def summary(report: Mapping[str, Any]) -> str:
 
 TABLE_HEAD = (
     "| scenario | nodes | seed | requests | errors (failed + unknown) | availability "
-    "(worst second) | violations |\n|---|---|---|---|---|---|---|"
+    "(worst second) | drains p50 / max | violations |\n|---|---|---|---|---|---|---|---|"
 )
 
 
 def table_row(report: Mapping[str, Any]) -> str:
     r = report["requests"]
     a = report["availability"]
+    d = report.get("drains") or {}
+    drains = f"{d['p50_s']:.1f} / {d['max_s']:.1f} s" if d.get("count") else "-"
     return (
         f"| {report['scenario']} | {report['nodes']} | {report['seed']} | {r['total']} | "
         f"{r['failed'] + r['unknown']} ({r['failed']} + {r['unknown']}) | "
-        f"{_pct(a['overall'])} ({_pct(a['worst_second'])}) | {len(report['violations'])} |"
+        f"{_pct(a['overall'])} ({_pct(a['worst_second'])}) | {drains} | "
+        f"{len(report['violations'])} |"
     )

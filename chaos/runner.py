@@ -141,7 +141,8 @@ async def _drive(
     targets = actors(opts.actors_per_template)
     urls = [n.url for n in cluster.nodes]
     t0 = time.monotonic()
-    wl = Workload(urls, targets, clients_per_node=opts.clients_per_node, seed=scenario.seed, t0=t0)
+    clients = max(opts.clients_per_node, scenario.min_clients)
+    wl = Workload(urls, targets, clients_per_node=clients, seed=scenario.seed, t0=t0)
     ex = Executor(cluster, relay, topology=topo, proxies=proxies, now=wl.now)
     load = asyncio.ensure_future(wl.run())
     try:
@@ -176,6 +177,8 @@ async def _drive(
         problems=ex.problems,
         healed=healed,
         notes=ex.warnings,
+        drains=ex.drains,
+        clients_per_node=clients,
     )
     data["_ops"] = [o.to_json() for o in wl.ops]
     return data

@@ -69,6 +69,7 @@ class Scenario:
     cooldown: float = 12.0  # workload after the last fault healed
     # Scenarios whose length depends on the cluster (rolling restart) are bounded by this.
     max_seconds: float = 240.0
+    min_clients: int = 0  # clients per node at least (a heavier load than --clients-per-node)
 
     @property
     def needs_netns(self) -> bool:
@@ -130,6 +131,11 @@ def _rolling(rng: random.Random, n: int) -> list[Fault]:
     return [Fault(W, "rolling", tuple(order), duration=0.0, amount=3.0)]
 
 
+# Scenarios run under a heavier load than the default: their clients per node, at least.
+# A rollout under load: drain time must not grow with the load (issue 23).
+HEAVY: dict[str, int] = {"rolling-restart-heavy": 6}
+
+
 def _mixed(rng: random.Random, n: int, *, network: bool = True) -> list[Fault]:
     """Random faults one after another with a few quiet seconds between them."""
     kinds = [k for k, (netns, _) in KINDS.items() if network or not netns]
@@ -162,6 +168,7 @@ def _mixed(rng: random.Random, n: int, *, network: bool = True) -> list[Fault]:
 
 BUILDERS: dict[str, Callable[[random.Random, int], list[Fault]]] = {
     "rolling-restart": _rolling,
+    "rolling-restart-heavy": _rolling,
     "kill-one": _kill_one,
     "partition-halves": _partition_halves,
     "partition-minority": _partition_minority,
@@ -183,7 +190,7 @@ def build(name: str, seed: int, nodes: int, *, network: bool = True) -> Scenario
         raise ValueError("a chaos cluster needs at least 2 nodes")
     rng = random.Random(f"{name}/{seed}/{nodes}")
     faults = _mixed(rng, nodes, network=network) if name == "mixed" else BUILDERS[name](rng, nodes)
-    scenario = Scenario(name, seed, nodes, tuple(faults))
+    scenario = Scenario(name, seed, nodes, tuple(faults), min_clients=HEAVY.get(name, 0))
     if not network and scenario.needs_netns:
         raise ValueError(
             f"scenario {name!r} needs network namespaces (run as root without --loopback)"

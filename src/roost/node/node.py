@@ -150,6 +150,8 @@ class Node:
         self.ready = False
         self.draining = False
         self.inflight = 0
+        self.drain_arrivals = 0  # calls that reached this node while it drained
+        self.closing = False  # draining, listener closed: every answer closes its connection
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: HttpServer | None = None
@@ -321,7 +323,11 @@ class Node:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await _logged("drain", drain)
-            log.error("drain did not finish in time: final flush attempt")
+            log.error(
+                "drain did not finish in time: final flush attempt "
+                "(%d calls in flight, %d arrived while draining)",
+                self.inflight, self.drain_arrivals,
+            )  # fmt: skip
             lost = await self.core.runtime.emergency_flush()
             await self._abandon_requests()
             # a turn that ended (and answered) between that flush and the abandon is dirty
@@ -342,6 +348,7 @@ class Node:
         self.draining = True
         if self._probe_state is not None:
             self._probe_state.ready, self._probe_state.why = False, "node is draining"
+        self.placement.leave()  # this node owns nothing now: calls here go on to the new owners
         await _logged(
             "gossip of status draining", self.membership.set_status(MemberStatus.DRAINING)
         )
@@ -352,17 +359,36 @@ class Node:
             [(a.key.system, a.type.name) for a in acts if a.closed_reason == "drain"],
             time.perf_counter() - t0,
         )
-        log.info("handed off %d activations", n)
+        t1 = time.perf_counter()
+        log.info(
+            "drain: handed off %d activations in %.2fs (%d more by a rebalance meanwhile); "
+            "%d calls in flight, %d arrived since SIGTERM",
+            n, t1 - t0, sum(a.closed_reason == "handoff" for a in acts), self.inflight,
+            self.drain_arrivals,
+        )  # fmt: skip
         # Peers route around us by now; stop taking connections (callers that are refused a
-        # connection retry elsewhere safely) and let the calls already here finish.
+        # connection retry elsewhere safely) and let the calls already here finish. A client
+        # with an open connection can still send one more call on it: it is served (sent on to
+        # the actor's new owner), and from now on every answer closes its connection, so the
+        # calls still to come are bounded by the connections open, whatever the load. Not
+        # earlier: clients told to reconnect during the handoff would reconnect here, into the
+        # listener's backlog, which the kernel resets when the listener closes (their calls
+        # lost with an unknown outcome). Idle connections are not cut here either, for the same
+        # reason (a call may be on its way on one); they close at teardown, after `serf leave`.
         if self._http is not None:
             await self._http.stop_listening()
+        self.closing = True
         await self.spawnproto.stop_listening()
         if self.link_server is not None:
             self.link_server.stop_listening()
+        at_stop = self.drain_arrivals
         while self.inflight:
             self._idle.clear()
             await self._idle.wait()
+        log.info(
+            "drain: in-flight calls done in %.2fs; %d calls arrived after the listener closed",
+            time.perf_counter() - t1, self.drain_arrivals - at_stop,
+        )  # fmt: skip
         await _logged("serf leave", self.membership.leave())
 
     async def _abandon_requests(self) -> None:
@@ -429,6 +455,8 @@ class Node:
         # call_at, not asyncio.timeout: the same cancellation for about half the cost per call
         handle = loop.call_at(loop.time() + budget + DEADLINE_GRACE, deadline.expire)
         self.inflight += 1
+        if self.draining:
+            self.drain_arrivals += 1
         try:
             return await self.core.invoke(
                 actor,

@@ -41,6 +41,7 @@ class Placement:
         self.vnodes = vnodes
         self._dirty = asyncio.Event()
         self._hosting: dict[str, str | None] = {}
+        self.leaving = False  # draining: this node owns nothing, whatever the views say
         self.handoffs = 0
         self.last_handoffs: list[dict[str, object]] = []
         runtime.owns = router.owns
@@ -57,6 +58,33 @@ class Placement:
         if view.version < self.router.view.version:
             return  # an older view delivered late: ignore
         active = view.active_ids()
+        if self.leaving:
+            active = [i for i in active if i != self.node_id]
+        ring = self._ring(view, active)
+        hosting = _hosting(view)
+        changed = not ring.same_members(self.router.ring) or hosting != self._hosting
+        self._hosting = hosting
+        self.router.update(view, ring)
+        if changed:
+            log.info("ring now %s (view %d)", list(ring.members), view.version)
+            self._dirty.set()
+
+    def leave(self) -> None:
+        """Draining: take this node off its own ring at once, without waiting for the gossip of
+        its `draining` status to come back (or for a serf agent that cannot publish it). Every
+        key then has a new owner here, so calls that reach this node are sent on to it instead
+        of activating an actor it is handing off. The drain itself hands every activation off
+        (`Runtime.flush_all`); a rebalance running meanwhile only shares that work."""
+        self.leaving = True
+        self.router.leaving = True
+        view = self.router.view
+        ids = [i for i in view.active_ids() if i != self.node_id]
+        self.router.update(view, self._ring(view, ids))
+
+    def _ring(self, view: MemberView, active: list[str]) -> Ring:
+        """The ring over `active`: the SHA-256 ring, or the older one while a member that
+        predates it is active (a rolling upgrade); the current ring reused when only the view's
+        version changed (most views: no hashing)."""
         old = self.router.ring
         legacy = _upgrading(view, active)
         if legacy != isinstance(old, LegacyRing) and active:
@@ -70,18 +98,10 @@ class Placement:
             vnodes,
             tuple(active),
         ):
-            ring = old.with_version(view.version)  # most views keep the members: no hashing
-        elif legacy:
-            ring = LegacyRing(active, vnodes, view.version)
-        else:
-            ring = Ring(active, vnodes, view.version)
-        hosting = _hosting(view)
-        changed = not ring.same_members(self.router.ring) or hosting != self._hosting
-        self._hosting = hosting
-        self.router.update(view, ring)
-        if changed:
-            log.info("ring now %s (view %d)", list(ring.members), view.version)
-            self._dirty.set()
+            return old.with_version(view.version)
+        if legacy:
+            return LegacyRing(active, vnodes, view.version)
+        return Ring(active, vnodes, view.version)
 
     async def run(self) -> None:
         """Hand off what this node no longer owns, whenever the ring changes (and every sweep)."""

@@ -55,6 +55,9 @@ from roost.sdk.context import ActorId
 HOP_LIMIT = 3
 BACKOFF_START = 0.05
 BACKOFF_MAX = 1.0
+# A draining node does not hold a call it cannot place while the views settle (that wait would
+# hold its drain): past this many seconds of retries it answers 503 with Retry-After at once.
+LEAVING_RETRY = 1.0
 
 
 class RemoteSystems(Protocol):
@@ -147,6 +150,7 @@ class Router:
         self.ring_version = ring_version({node_id: None}, self.ring.vnodes)  # what clients see
         self.remote: RemoteSystems | None = None  # systems of other clusters, via their API
         self.forwarded = 0
+        self.leaving = False  # this node is draining (see `Placement.leave`)
 
     def ring_for(self, system: str) -> Ring:
         """The ring of `system`: active members whose `systems` tag names it (a member with no
@@ -229,7 +233,8 @@ class Router:
     ) -> Any:
         """`held`: the fast path already found the lease taken; the first attempt starts there."""
         budget = self.request_timeout if timeout is None else timeout
-        deadline = self.clock() + budget
+        start = self.clock()
+        deadline = start + budget
         delay = BACKOFF_START
         while True:
             try:
@@ -245,11 +250,12 @@ class Router:
                         reason if r.relayed else f"on {self.node_id}: {reason}",
                         retry_after=RETRY_AFTER,
                     ) from None
-            left = deadline - self.clock()
-            if left <= delay:
+            now = self.clock()
+            if deadline - now <= delay or (self.leaving and now - start + delay > LEAVING_RETRY):
                 self._count_unplaced(call)
                 raise Unavailable(
-                    f"could not place {call.system}/{call.actor} within {budget:.1f}s: {reason}",
+                    f"could not place {call.system}/{call.actor} within "
+                    f"{now - start:.1f}s{' (node draining)' if self.leaving else ''}: {reason}",
                     retry_after=RETRY_AFTER,
                 )
             await self.sleep(delay)

@@ -382,6 +382,8 @@ class Runtime(Lifecycle, Composition):
             return await asyncio.shield(pending)
         if self.owns is not None and not self.owns(system, actor):
             raise NotOwner(f"{key} is owned by another node")
+        if not self.accepting:  # the drain began while we resolved the type
+            raise Unavailable("node is draining", retry_after=1.0)
         fut: asyncio.Future[Activation] = asyncio.get_running_loop().create_future()
         self._activating[key] = fut
         try:

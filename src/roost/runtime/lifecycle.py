@@ -38,6 +38,7 @@ class Lifecycle:
     writer: WriteCoalescer
     releaser: ReleaseCoalescer
     accepting: bool
+    _activating: dict[ActorKey, asyncio.Future[Activation]]
     _idle: IdleTracker[Activation]
     _snaps: SnapshotSchedule[Activation]
 
@@ -241,9 +242,16 @@ class Lifecycle:
         return len(lost)
 
     async def flush_all(self, reason: str = "shutdown") -> int:
-        """Stop activating, then hand back every activation with its state written."""
+        """Stop activating, then hand back every activation with its state written, including
+        those whose activation was already under way (they finish loading, then go too)."""
         self.accepting = False
-        return await self.deactivate(list(self.active.values()), reason)
+        n = 0
+        while True:
+            n += await self.deactivate(list(self.active.values()), reason)
+            pending = list(self._activating.values())
+            if not pending:
+                return n
+            await asyncio.wait(pending)  # each ends active (handed off next round) or failed
 
     async def emergency_flush(self) -> int:
         """Last resort when a drain timed out: write every dirty activation's last committed state
