@@ -151,7 +151,6 @@ class Node:
         self.draining = False
         self.inflight = 0
         self.drain_arrivals = 0  # calls that reached this node while it drained
-        self.closing = False  # draining, listener closed: every answer closes its connection
         self._idle = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: HttpServer | None = None
@@ -376,8 +375,7 @@ class Node:
         # lost with an unknown outcome). Idle connections are not cut here either, for the same
         # reason (a call may be on its way on one); they close at teardown, after `serf leave`.
         if self._http is not None:
-            await self._http.stop_listening()
-        self.closing = True
+            await self._http.stop_listening()  # and every answer from now on closes (closing)
         await self.spawnproto.stop_listening()
         if self.link_server is not None:
             self.link_server.stop_listening()
@@ -546,6 +544,17 @@ class Node:
     ) -> int:
         """A peer's broadcast, arrived over the peer link: this node's active subscribers."""
         return await self.core.runtime.deliver_local(system, step, metadata, caller, bid)
+
+    @property
+    def closing(self) -> bool:
+        """Draining with the listener closed: every answer closes its connection (the front
+        door's `draining`), so each open connection brings at most one more call."""
+        return self._http is not None and self._http.draining
+
+    @closing.setter
+    def closing(self, value: bool) -> None:
+        if self._http is not None:
+            self._http.draining = value
 
     @property
     def advertise_http(self) -> str:
