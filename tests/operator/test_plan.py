@@ -306,7 +306,8 @@ def test_roost_settings_come_from_the_system_and_the_host_overrides_them() -> No
     assert values["policies"][-1]["name"] == "no-resets"
     env = {e["name"]: e.get("value") for e in values["actorHost"]["env"]}
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel:4317"
-    assert any("export no traces yet" in n for n in result.notes)
+    assert values["tracing"] == {"otlpEndpoint": "http://otel:4317"}  # the nodes trace too
+    assert any("send their traces there" in n for n in result.notes)
 
 
 def test_tls_without_a_secret_or_issuer_is_refused() -> None:

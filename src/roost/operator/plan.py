@@ -154,16 +154,18 @@ def _containers(
     endpoint = (roost.get("tracing") or {}).get("endpoint")
     notes: list[str] = []
     ignored: list[str] = []
+    host_env = list(env)
+    values: Values = {"extraVolumes": list(spec.get("volumes") or [])}
     if endpoint:
-        env += [
+        values["tracing"] = {"otlpEndpoint": str(endpoint)}  # the nodes export their spans
+        host_env += [  # and a Spawn SDK host beside a node may export its own
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
             {"name": "OTEL_SERVICE_NAME", "value": name},
         ]
         notes.append(
-            "spec.roost.tracing.endpoint goes to the containers as OTEL_EXPORTER_OTLP_ENDPOINT; "
-            "Roost nodes themselves export no traces yet"
+            "spec.roost.tracing.endpoint: the nodes send their traces there (OTLP over HTTP), "
+            "and an SDK host beside them gets it as OTEL_EXPORTER_OTLP_ENDPOINT"
         )
-    values: Values = {"extraVolumes": list(spec.get("volumes") or [])}
     if roost.get("nodeResources"):
         values["resources"] = roost["nodeResources"]
     if roost.get("pythonActors"):
@@ -186,7 +188,7 @@ def _containers(
     values["actorHost"] = {
         "enabled": True,
         "image": str(host["image"]),
-        "env": env,
+        "env": host_env,
         "volumeMounts": list(host.get("volumeMounts") or []),
     }
     if host.get("resources"):
