@@ -288,7 +288,8 @@ def handoff(tmp: Path, actors: int) -> dict[str, Any]:
     return {
         "actors": actors,
         "handed_off": handed,
-        "handed_off_all": all(sum(c) == actors for c in handed),
+        # >=: the node also hands off the named actors it warmed up at start (issue 19)
+        "handed_off_all": all(sum(c) >= actors for c in handed),
         "sigterm_to_handed_off_s": summary(handoff_s),
         "drain_s": summary(drains),
         "drain_logged_s": summary(logged),

@@ -199,9 +199,9 @@ def scaling_section(sc: dict[str, Any]) -> str:
     lines += [
         "",
         f"'vs 1 node': against {base:.3f} ms, the mean of one node's two medians (the same "
-        "setup). Target: the cluster's CPU per call within 1.3x of one node's. The plain rows "
-        "measure the HTTP forwarding of this build (the peer link of issue 17 part 2 replaces "
-        f"it). {_idle_note(sc)}",
+        "setup). Target: the cluster's CPU per call within 1.3x of one node's. Plain rows: "
+        "(N-1)/N of the calls cross the peer link to their owner (a forward costs the entry "
+        f"node's HTTP server plus the link). {_idle_note(sc)}",
         "",
     ]
     return "\n".join(lines)
