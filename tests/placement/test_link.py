@@ -449,3 +449,16 @@ async def test_calls_made_in_one_loop_iteration_go_out_in_one_write() -> None:
         assert len(replies) == 40
         ping = len(f.encode(f.PING, 0, None))  # a keep-alive may fall in between: not ours
         assert len([w for w in writes if w != ping]) == 1  # 40 CALL frames, one write
+
+
+@pytest.mark.parametrize(("hops", "timeout"), [(-1, 5.0), (0, 5.0), (99, 5.0), (1, 1e9)])
+async def test_routing_fields_out_of_bounds_are_400_and_nothing_runs(
+    hops: int, timeout: float
+) -> None:
+    """The link checks a call's hop count and deadline as the internal HTTP route does: only
+    signed peers send them, but a bad value must be a 400, never a loop or an endless wait."""
+    host = FakeHost()
+    async with linked(host) as (_, fwd, b):
+        with pytest.raises(RoostError, match="routing header") as got:
+            await call(fwd, b, "x", hops=hops, timeout=timeout)
+    assert got.value.status == 400 and host.calls == []

@@ -24,6 +24,7 @@ from roost.errors import BadRequest, ConfigError, Internal, RoostError, Unauthor
 from roost.payload import RawPayload, wire_bytes
 from roost.placement import frames as f
 from roost.placement.auth import Verifier
+from roost.placement.router import forwarded_bounds
 from roost.requestctx import RequestInfo, accept_id, current
 from roost.sdk.context import ActorId
 from roost.sdk.workflow import Broadcast
@@ -277,6 +278,7 @@ class _ServerConn(asyncio.Protocol):
             system, actor = _text(h[f.C_SYSTEM]), _text(h[f.C_ACTOR])
             current.set(RequestInfo(accept_id(h[f.C_REQUEST_ID]), system, actor))
             c, tname = h[f.C_CALLER], h[f.C_TYPE]
+            hops, timeout = forwarded_bounds(h[f.C_HOPS], h[f.C_TIMEOUT_MS])
             reply = await self.server.host.invoke(
                 actor,
                 _text(h[f.C_ACTION]),
@@ -285,8 +287,8 @@ class _ServerConn(asyncio.Protocol):
                 parent=h[f.C_PARENT],
                 metadata=_metadata(h[f.C_METADATA]),
                 caller=None if c is None else ActorId(c[0], c[1], c[2]),
-                timeout=int(h[f.C_TIMEOUT_MS]) / 1000.0,
-                hops=int(h[f.C_HOPS]),
+                timeout=timeout,
+                hops=hops,
                 dedupe=h[f.C_DEDUPE],
             )
             try:
