@@ -359,8 +359,9 @@ async def test_a_member_without_a_link_tag_is_called_over_http() -> None:
 
 
 def test_the_link_works_on_uvloop_as_nodes_run_it() -> None:
-    """`roost node` runs on uvloop, whose transports are not `asyncio.Transport` subclasses."""
-    uvloop = pytest.importorskip("uvloop")
+    """`roost node` runs on uvloop, whose transports are not `asyncio.Transport` subclasses.
+    (uvloop is a dependency of roost: a missing one fails here, never skips.)"""
+    import uvloop
 
     async def scenario() -> Any:
         async with linked(FakeHost()) as (_, fwd, b):
