@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -287,3 +288,29 @@ async def test_a_call_without_traceparent_starts_a_trace(tmp_path: Path, key: st
         spans = spans_of(exporters)
     assert {f"{s.context.trace_id:032x}" for s in spans} == {returned.split("-")[1]}
     assert {node_of(s) for s in spans} == {ids[0], ids[2]}  # entered on A, ran on C
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "path", "body"),
+    [
+        ("GET", "/v1/systems/{system}/actors/{actor}/state", "/back/state", None),
+        ("POST", "/v1/systems/{system}/actors/{actor}/spawn", "/f-9/spawn", {"parent": "front"}),
+    ],
+)
+async def test_state_and_spawn_requests_get_a_server_span_too(
+    tmp_path: Path, key: str, method: str, route: str, path: str, body: Any
+) -> None:
+    ids = node_ids()
+    async with traced_cluster(tmp_path, key, ids) as (nodes, exporters):
+        url = f"http://{nodes[0].config.http}/v1/systems/{SYS}/actors{path}"
+        headers = {"traceparent": f"00-{TRACE}-{CLIENT_SPAN}-01"}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, url, json=body, headers=headers) as r,
+        ):
+            assert r.status == 200, await r.text()
+            returned = r.headers["traceparent"]
+        spans = spans_of(exporters)
+    server = one(spans, f"{method} {route}")
+    assert f"{server.context.trace_id:032x}" == TRACE and returned.startswith(f"00-{TRACE}-")
+    assert server.parent is not None and f"{server.parent.span_id:016x}" == CLIENT_SPAN

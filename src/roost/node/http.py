@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -43,6 +43,12 @@ log = logging.getLogger("roost.http")
 
 RING_VERSION = "X-Roost-Ring-Version"  # on every reply: owner-aware clients see a stale ring
 INVOKE_ROUTE = "/v1/systems/{system}/actors/{actor}/actions/{action}"
+RouteHandler = Callable[[Request], Awaitable[Reply]]
+
+
+def _untraced(method: str, route: str, handler: RouteHandler) -> RouteHandler:
+    """Tracing off: the route's handler as it is (nothing added per request)."""
+    return handler
 
 
 def _name(value: str, what: str) -> str:
@@ -181,10 +187,10 @@ class HttpApi:
     def routes(self) -> Routes:
         r = Routes()
         base = "/v1/systems/{system}/actors/{actor}"
-        invoke = self.traced_invoke if self.node.tracing.on else self.invoke
-        r.post(INVOKE_ROUTE, invoke, gate=self.admit_invoke)
-        r.post(base + "/spawn", self.spawn)
-        r.get(base + "/state", self.state)
+        traced = self._traced if self.node.tracing.on else _untraced
+        r.post(INVOKE_ROUTE, traced("POST", INVOKE_ROUTE, self.invoke), gate=self.admit_invoke)
+        r.post(base + "/spawn", traced("POST", base + "/spawn", self.spawn))
+        r.get(base + "/state", traced("GET", base + "/state", self.state))
         r.get("/v1/systems", self.systems)
         r.get("/v1/cluster/members", self.members)
         r.get("/v1/cluster/owner", self.owner)
@@ -221,17 +227,21 @@ class HttpApi:
         self.node.admit(mi["system"], mi["actor"], mi["action"], request.query.get("parent"))
         return None
 
-    async def traced_invoke(self, request: Request) -> Reply:
-        """`invoke` in a server span: `traceparent` in from the request, out on the reply."""
-        with self.node.tracing.server_span(
-            request.headers, "POST", INVOKE_ROUTE, request.path
-        ) as span:
-            try:
-                reply = await self.invoke(request)
-            except RoostError as exc:
-                reply = error_response(exc)
-            reply.headers = {**(reply.headers or {}), "traceparent": span.done(reply.status)}
-            return reply
+    def _traced(self, method: str, route: str, handler: RouteHandler) -> RouteHandler:
+        """`handler` in a server span: `traceparent` in from the request, out on the reply."""
+
+        async def traced(request: Request) -> Reply:
+            with self.node.tracing.server_span(
+                request.headers, method, route, request.path
+            ) as span:
+                try:
+                    reply = await handler(request)
+                except RoostError as exc:
+                    reply = error_response(exc)
+                reply.headers = {**(reply.headers or {}), "traceparent": span.done(reply.status)}
+                return reply
+
+        return traced
 
     async def invoke(self, request: Request) -> Reply:
         system, actor, action, parent, run_async = request.state
