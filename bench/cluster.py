@@ -66,9 +66,9 @@ async def _post_all(base_urls: list[str], paths: list[str], concurrency: int = 6
             i, path = queue.pop()
             url = base_urls[i % len(base_urls)] + path
             async with session.post(url, data=b'{"value": 1}', headers=headers) as r:
-                await r.read()
+                body = await r.read()
                 if r.status != 200:
-                    raise RuntimeError(f"HTTP {r.status} from {url}")
+                    raise RuntimeError(f"HTTP {r.status} from {url}: {body[:300]!r}")
 
     t0 = time.perf_counter()
     async with aiohttp.ClientSession() as session:

@@ -7,6 +7,7 @@ percentiles of one run come from `percentiles` over that run's per-call samples.
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -54,17 +55,27 @@ def summarize_runs(runs: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
     return {k: summary([r[k] for r in runs]) for k in runs[0]}
 
 
+_PORTS = random.Random()
+_HANDED: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that is also free for UDP (serf gossip binds both)."""
+    """A TCP port that is also free for UDP (serf gossip binds both), below Linux's ephemeral
+    range (32768-60999): a port from that range can be taken, between this check and the
+    server's bind, by any outgoing connection (a statestore client, a serf agent), which made a
+    node of a 20-node run exit with "address already in use"."""
     while True:
+        port = _PORTS.randrange(20_000, 32_000)
+        if port in _HANDED:
+            continue
         with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
             try:
+                tcp.bind(("127.0.0.1", port))
                 udp.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED.add(port)
+        return port
 
 
 # --- wrk -------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Cluster:
     tmp: Path
     schema: str = field(default_factory=lambda: f"bench_{uuid.uuid4().hex[:10]}")
     nodes: list[NodeProc] = field(default_factory=list)
+    pool_size: int | None = None  # PostgreSQL connections per node (None: the node's default)
 
     def __post_init__(self) -> None:
         for i in range(self.n):
@@ -61,7 +62,8 @@ class Cluster:
     @property
     def statestore(self) -> str:
         sep = "&" if "?" in PG_URL else "?"
-        return f"{PG_URL}{sep}schema={self.schema}"
+        pool = "" if self.pool_size is None else f"&pool_size={self.pool_size}"
+        return f"{PG_URL}{sep}schema={self.schema}{pool}"
 
     def start(self, i: int, wait: bool = True) -> NodeProc:
         node = self.nodes[i]
@@ -83,9 +85,17 @@ class Cluster:
         for i in range(self.n):
             self.start(i, wait=False)
         for node in self.nodes:
-            assert node.proc is not None
-            wait_http(f"{node.url}/readyz", node.proc, 90)
+            self.wait_ready(node)
         self.wait_active(self.n)
+
+    def wait_ready(self, node: NodeProc) -> None:
+        """Until `node` answers /readyz; if it exits first, the error carries its log's tail."""
+        assert node.proc is not None
+        try:
+            wait_http(f"{node.url}/readyz", node.proc, 90)
+        except RuntimeError as exc:
+            tail = node.log.read_text(errors="replace")[-2000:] if node.log.exists() else ""
+            raise RuntimeError(f"{exc}; {node.node_id}'s log ends:\n{tail}") from None
 
     def stop(self, i: int, timeout: float = 60) -> float:
         """SIGTERM slot i and wait for it to exit; returns the seconds that took."""

@@ -118,14 +118,21 @@ def plot_all(suites: dict[str, dict[str, Any]], out: Path) -> list[Path]:
     if sizes:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         ns = sorted(sizes, key=int)
-        for kind, label, color in (("plain", "plain clients (any node)", "#d95f02"),
-                                   ("owner_aware", "owner-aware clients", "#2b7bb9")):  # fmt: skip
-            cpu = [sizes[n][kind]["cpu_ms_per_call"] for n in ns]
+        lines = (("plain", "plain clients (any node)", "#d95f02"),
+                 ("owner_aware", "owner-aware clients", "#2b7bb9"),
+                 ("solo", "N solo nodes, no cluster (control)", "#7f7f7f"))  # fmt: skip
+        for kind, label, color in lines:
+            have = [n for n in ns if kind in sizes[n] or (kind == "solo" and n == ns[0])]
+            if len(have) < 2:
+                continue
+            # one node is the solo control's first point: the same single node
+            runs = [sizes[n].get(kind) or sizes[n]["owner_aware"] for n in have]
+            cpu = [r["cpu_ms_per_call"] for r in runs]
             mids = [c["median"] for c in cpu]
             lo = [c["median"] - c["min"] for c in cpu]
             hi = [c["max"] - c["median"] for c in cpu]
-            ax.errorbar([int(n) for n in ns], mids, yerr=[lo, hi], marker="o", capsize=3,
-                        label=label, color=color)  # fmt: skip
+            ax.errorbar([int(n) for n in have], mids, yerr=[lo, hi], marker="o", capsize=3,
+                        label=label, color=color, ls=":" if kind == "solo" else "-")  # fmt: skip
         one = sizes[ns[0]]
         base = (one["plain"]["cpu_ms_per_call"]["median"]
                 + one["owner_aware"]["cpu_ms_per_call"]["median"]) / 2  # fmt: skip
