@@ -11,6 +11,9 @@ the handshake failed) raises `Unreachable` and may be retried; a call sent and t
 connection lost, no reply by its deadline) raises `Timeout` and never is, since the owner may have
 applied it. A connection that hears nothing for `DEAD_AFTER` seconds (a partition: no reset
 arrives) is closed, so the calls on it fail then rather than at their deadlines.
+
+Everything is counted in the node's `Metrics` (the `roost_link_*` client families), labelled by
+member id, never by call or actor.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import orjson
 
 from roost.errors import PayloadTooLarge, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
+from roost.metrics import Metrics
 from roost.payload import wire_bytes
 from roost.placement import frames as f
 from roost.placement.auth import sign
@@ -52,8 +56,11 @@ class _Lost(Exception):
 class _ClientConn(asyncio.Protocol):
     """One open connection to a peer: the calls in flight on it and its keep-alive."""
 
-    def __init__(self, peer: str, max_frame: int) -> None:
+    def __init__(self, peer: str, max_frame: int, metrics: Metrics) -> None:
         self.peer = peer
+        self.key = (peer,)
+        self.sent = metrics.link_sent_bytes
+        self.received = metrics.link_received_bytes
         self.loop = asyncio.get_running_loop()
         self.reader = f.FrameReader(max_frame)
         self.transport: asyncio.Transport | None = None
@@ -117,6 +124,8 @@ class _ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()
+        rx, key = self.received, self.key
+        rx[key] = rx.get(key, 0) + len(data)
         try:
             for frame in self.reader.feed(data):
                 self._dispatch(frame)
@@ -147,7 +156,10 @@ class _ClientConn(asyncio.Protocol):
     def _flush(self) -> None:
         if self.out and not self.closed and self.transport is not None:
             out, self.out = self.out, []
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.transport.write(data)
+            tx, key = self.sent, self.key
+            tx[key] = tx.get(key, 0) + len(data)
 
 
 class _Denied(Exception):
@@ -168,14 +180,21 @@ class PeerLink:
         *,
         ssl: _ssl.SSLContext | None,
         max_frame: int,
+        metrics: Metrics,
     ) -> None:
         self.member_id = member_id
         self.address = address
         self._hello = hello
         self._ssl = ssl
         self._max_frame = max_frame
+        self._metrics = metrics
         self._conn: _ClientConn | None = None
         self._connecting: asyncio.Future[_ClientConn] | None = None
+        self.inflight = 0  # calls waiting for their outcome (kept by the forwarder)
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
 
     async def request(
         self, kind: int, header: Any, body: bytes, timeout: float
@@ -194,12 +213,15 @@ class PeerLink:
         fut: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
         conn.pending[cid] = fut
         conn.send(f.encode(kind, cid, header, body))
+        sent = loop.time()
         handle = loop.call_later(timeout + REPLY_GRACE, _expire, fut)
         try:
-            return await fut
+            reply = await fut
         finally:
             handle.cancel()
             conn.pending.pop(cid, None)
+        self._metrics.link_roundtrip.observe(loop.time() - sent)
+        return reply
 
     async def _connected(self, timeout: float) -> _ClientConn:
         if self._connecting is None:  # one connection attempt, however many calls wait on it
@@ -220,7 +242,7 @@ class PeerLink:
         try:
             async with asyncio.timeout(min(CONNECT_TIMEOUT, timeout + 0.5)):
                 _, conn = await loop.create_connection(
-                    lambda: _ClientConn(self.member_id, self._max_frame),
+                    lambda: _ClientConn(self.member_id, self._max_frame, self._metrics),
                     host,
                     int(port),
                     ssl=self._ssl,
@@ -231,6 +253,7 @@ class PeerLink:
         except _Denied as exc:
             if conn is not None:
                 conn.abort("refused")
+            self._failed("denied" if exc.auth else "unreachable")
             if not exc.auth:
                 raise Unreachable(f"{self.member_id} at {self.address}: {exc}") from None
             raise Unavailable(
@@ -242,11 +265,16 @@ class PeerLink:
         except (OSError, TimeoutError, ValueError, _Lost) as exc:
             if conn is not None:
                 conn.abort("handshake failed")
+            self._failed("unreachable")
             why = str(exc) or type(exc).__name__
             raise Unreachable(
                 f"cannot connect to {self.member_id} at {self.address} (peer link): {why}"
             ) from exc
+        Metrics.bump(self._metrics.link_connections, (self.member_id,))
         return conn
+
+    def _failed(self, reason: str) -> None:
+        Metrics.bump(self._metrics.link_handshake_failures, (self.member_id, reason))
 
     def close(self) -> None:
         if self._conn is not None and self._conn.transport is not None:
@@ -271,7 +299,9 @@ class LinkForwarder:
         ssl: _ssl.SSLContext | None = None,
         max_body: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        """`metrics`: the node's (a private set when none is given); registers the link gauges."""
         self.node_id = node_id
         self.http = http
         self._key = key
@@ -280,6 +310,9 @@ class LinkForwarder:
         self._max_frame = max(max_body, MAX_REPLY) + HEADER_ROOM  # what we read: replies
         self._clock = clock
         self._links: dict[str, PeerLink] = {}
+        self._metrics = m = Metrics(process=False) if metrics is None else metrics
+        m.gauge("roost_link_connected", self._connected_gauge)
+        m.gauge("roost_link_calls_in_flight", self._inflight_gauge)
 
     def _link(self, member: Member) -> PeerLink | None:
         address = member.tags.get(LINK_TAG)
@@ -295,9 +328,21 @@ class LinkForwarder:
                 lambda: self._hello(member.id),
                 ssl=self._ssl,
                 max_frame=self._max_frame,
+                metrics=self._metrics,
             )
             self._links[member.id] = link
+            m = self._metrics
+            # from 0, so that an alert on their increase fires on the first failure
+            m.link_connections.setdefault((member.id,), 0)
+            for reason in ("unreachable", "denied"):
+                m.link_handshake_failures.setdefault((member.id, reason), 0)
         return link
+
+    def _connected_gauge(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((p,), 1.0 if link.connected else 0.0) for p, link in sorted(self._links.items())]
+
+    def _inflight_gauge(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((p,), float(link.inflight)) for p, link in sorted(self._links.items())]
 
     def _hello(self, to: str) -> dict[str, Any]:
         me = self.node_id
@@ -355,18 +400,33 @@ class LinkForwarder:
                 f"{what} to {link.member_id}: payload of {len(body)} bytes exceeds the limit of "
                 f"{self._max_body} bytes"
             )
+        outcome = None  # not counted: cancelled by the caller, or a bug
+        link.inflight += 1
         try:
-            return await link.request(kind, header, body, timeout)
+            h, raw = await link.request(kind, header, body, timeout)
+            outcome = "ok" if h[0] == 200 else "error"
+            return h, raw
+        except Unavailable:  # Unreachable, or our credentials refused: not sent
+            outcome = "unreachable"
+            raise
         except _Lost as exc:
+            outcome = "lost"
             raise Timeout(
                 f"{what} to {link.member_id} failed after it was sent (peer link lost: {exc}); "
                 "its outcome is unknown"
             ) from None
         except TimeoutError:
+            outcome = "timeout"
             raise Timeout(
                 f"{what} to {link.member_id} got no reply within {timeout + REPLY_GRACE:.3g}s; "
                 "its outcome is unknown"
             ) from None
+        finally:
+            link.inflight -= 1
+            if outcome is not None:
+                calls = self._metrics.link_calls
+                key = (link.member_id, "call" if kind == f.CALL else "broadcast", outcome)
+                calls[key] = calls.get(key, 0) + 1
 
     async def get_json(self, member: Member, path: str, timeout: float) -> Any:
         return await self.http.get_json(member, path, timeout)
