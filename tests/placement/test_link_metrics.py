@@ -1,23 +1,31 @@
 """The peer link's metrics, read from the Prometheus text a node would serve: what a call, an
 error reply, an unreachable peer, a cut connection, a missing reply, a refused secret and bad
-frames count on each side."""
+frames count on each side; and the links following the membership view (`retain`): a departed
+member's link is closed, its gauges go at once and its counters after `FORGET_AFTER`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from roost.errors import Overloaded, Timeout, Unavailable
+from roost.membership.base import Member, MemberStatus
 from roost.metrics import Metrics
 from roost.placement import frames as f
 from roost.placement import link as link_mod
+from roost.placement.auth import Verifier, derive_key
+from roost.placement.forward import HttpForwarder
+from roost.placement.link import FORGET_AFTER, LINK_TAG, LinkForwarder
+from roost.placement.linkserver import LinkServer, bind
 from roost.placement.router import Unreachable
-from tests.conftest import until
+from tests.conftest import FakeClock, free_port, until
 from tests.placement.test_link import (
     _BAD,
+    SECRET,
     FakeHost,
     _call_frame,
     _hello,
@@ -42,6 +50,10 @@ def scrape(m: Metrics) -> Series:
 def value(m: Metrics, name: str, **labels: str) -> float | None:
     """One series' value; None when the series is not exported."""
     return scrape(m).get((name, frozenset(labels.items())))
+
+
+def peers(m: Metrics, name: str) -> set[str]:
+    return {dict(labels)["peer"] for n, labels in scrape(m) if n == name}
 
 
 def refused(m: Metrics) -> dict[str, float]:
@@ -201,3 +213,112 @@ async def test_bad_frames_are_counted_by_reason_once_per_connection(case: str) -
     assert refused(sm) == {r: 1.0 if r == reason else 0.0 for r in REFUSALS}
     assert value(sm, "roost_link_connections_accepted_total") == 1
     assert value(sm, "roost_link_frames_served_total", kind="call") == 0
+
+
+# --- the links follow the membership view ------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def servers(*ids: str) -> AsyncIterator[dict[str, tuple[LinkServer, FakeHost, Member]]]:
+    key = derive_key(SECRET, "internal-http")
+    out = {}
+    for node_id in ids:
+        host = FakeHost()
+        server = LinkServer(host, node_id, Verifier(key), bind("127.0.0.1", 0), max_body=4096)
+        await server.start()
+        member = Member(node_id, "127.0.0.1:1", "", MemberStatus.ACTIVE,
+                        tags={LINK_TAG: f"127.0.0.1:{server.port}"})  # fmt: skip
+        out[node_id] = (server, host, member)
+    try:
+        yield out
+    finally:
+        for server, _, _ in out.values():
+            await server.close()
+
+
+def forwarder(metrics: Metrics, clock: Callable[[], float] | None = None) -> LinkForwarder:
+    key = derive_key(SECRET, "internal-http")
+    if clock is None:
+        return LinkForwarder("a", key, HttpForwarder(key), metrics=metrics)
+    return LinkForwarder("a", key, HttpForwarder(key), metrics=metrics, clock=clock)
+
+
+async def test_a_departed_members_link_is_closed_and_its_gauges_go_the_others_untouched() -> None:
+    cm = Metrics(process=False)
+    fwd = forwarder(cm)
+    async with servers("b", "c") as net:
+        (sb, hb, b), (sc, _, c) = net["b"], net["c"]
+        try:
+            await call(fwd, b, "x")
+            await call(fwd, c, "y")
+            hb.gates["slow"] = asyncio.Event()
+            pending = asyncio.create_task(call(fwd, b, "slow"))
+            await until(lambda: len(hb.calls) == 2)
+            assert peers(cm, "roost_link_connected") == {"b", "c"}
+
+            fwd.retain(["a", "c"])  # b left the view
+
+            with pytest.raises(Timeout, match="the member is no longer live"):
+                await pending  # sent, then cut: outcome unknown, as for any lost connection
+            await until(lambda: not sb.conns)  # b's end saw its connection close
+            assert peers(cm, "roost_link_connected") == {"c"}
+            assert peers(cm, "roost_link_calls_in_flight") == {"c"}
+            assert len(sc.conns) == 1
+            assert await call(fwd, c, "z") == {"actor": "z", "got": None}
+            assert value(cm, "roost_link_connections_opened_total", peer="c") == 1  # same one
+            # b's counters stay a while: their last counts (the lost call) reach a scrape
+            assert value(cm, CALLS, peer="b", kind="call", outcome="lost") == 1
+
+            # b back in the view: its next call dials a fresh link
+            assert await call(fwd, b, "again") == {"actor": "again", "got": None}
+            assert value(cm, "roost_link_connections_opened_total", peer="b") == 2
+            assert value(cm, "roost_link_connected", peer="b") == 1
+        finally:
+            await fwd.close()
+
+
+async def test_a_departed_members_counters_go_after_forget_after(clock: FakeClock) -> None:
+    cm = Metrics(process=False)
+    fwd = forwarder(cm, clock)
+    nothing_listens = f"127.0.0.1:{free_port()}"
+    gone = Member("b", "127.0.0.1:1", "", MemberStatus.ACTIVE, tags={LINK_TAG: nothing_listens})
+    families = (
+        CALLS,
+        "roost_link_connections_opened_total",
+        "roost_link_handshake_failures_total",
+        "roost_link_connected",
+        "roost_link_calls_in_flight",
+    )
+    try:
+        with pytest.raises(Unreachable):
+            await call(fwd, gone, "x")
+        assert all(peers(cm, name) == {"b"} for name in families)
+        fwd.retain([])
+        assert peers(cm, "roost_link_connected") == set()
+        clock.advance(FORGET_AFTER - 1)
+        fwd.retain([])
+        assert peers(cm, CALLS) == {"b"}
+        clock.advance(1)
+        fwd.retain([])
+        assert all(peers(cm, name) == set() for name in families)
+    finally:
+        await fwd.close()
+
+
+async def test_a_member_back_before_forget_after_keeps_its_counters(clock: FakeClock) -> None:
+    cm = Metrics(process=False)
+    fwd = forwarder(cm, clock)
+    b = Member("b", "127.0.0.1:1", "", MemberStatus.ACTIVE,
+               tags={LINK_TAG: f"127.0.0.1:{free_port()}"})  # fmt: skip
+    try:
+        with pytest.raises(Unreachable):
+            await call(fwd, b, "x")
+        fwd.retain([])
+        clock.advance(FORGET_AFTER / 2)
+        with pytest.raises(Unreachable):
+            await call(fwd, b, "x")  # back (a new link), and unreachable again
+        clock.advance(FORGET_AFTER)
+        fwd.retain(["b"])
+        assert value(cm, CALLS, peer="b", kind="call", outcome="unreachable") == 2
+    finally:
+        await fwd.close()

@@ -3,7 +3,8 @@
 The invocation path records into plain dicts (a few hundred nanoseconds) and a custom collector
 turns them into labelled families at scrape time, so metrics cost almost nothing per call.
 Labels are `system` and actor `type`, never actor instances: cardinality stays bounded. The peer
-link's families are labelled by `peer`, a member id.
+link's families are labelled by `peer`, a member id: bounded by the cluster's size, and a departed
+member's series are dropped (`forget_peer`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,18 @@ class Metrics:
         for key in types:
             self.handoffs[key] = self.handoffs.get(key, 0) + 1
         self.handoff_latency.observe(seconds)
+
+    def forget_peer(self, peer: str) -> None:
+        """Drop every series of a peer link to `peer` (a member that left the cluster)."""
+        for counter in (
+            self.link_connections,
+            self.link_handshake_failures,
+            self.link_calls,
+            self.link_sent_bytes,
+            self.link_received_bytes,
+        ):
+            for key in [k for k in counter if k[0] == peer]:
+                del counter[key]
 
     def gauge(self, name: str, read: GaugeReader) -> None:
         """Register a gauge family read at scrape time (see `_GAUGES` for names and labels)."""

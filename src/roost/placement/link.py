@@ -12,8 +12,9 @@ connection lost, no reply by its deadline) raises `Timeout` and never is, since 
 applied it. A connection that hears nothing for `DEAD_AFTER` seconds (a partition: no reset
 arrives) is closed, so the calls on it fail then rather than at their deadlines.
 
-Everything is counted in the node's `Metrics` (the `roost_link_*` client families), labelled by
-member id, never by call or actor.
+The links follow the membership view: `retain` (called by the router on every view) closes and
+forgets the link to a member that left or failed. Everything is counted in the node's `Metrics`
+(the `roost_link_*` client families), labelled by member id, never by call or actor.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncio
 import logging
 import ssl as _ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -47,6 +48,9 @@ LINK_TAG = "link"  # gossip tag: host:port of a member's peer link
 PING_EVERY = 1.0  # s between keep-alive pings on a connection
 DEAD_AFTER = 4.0  # s without a frame from the peer before its connection counts as cut
 REPLY_GRACE = 1.0  # s past a call's own deadline before the caller stops waiting (as over HTTP)
+# s a departed member's counters are kept after its link is dropped: longer than any scrape
+# interval, so that its last counts (the calls lost as it went) are scraped before they go
+FORGET_AFTER = 300.0
 
 
 class _Lost(Exception):
@@ -190,6 +194,7 @@ class PeerLink:
         self._metrics = metrics
         self._conn: _ClientConn | None = None
         self._connecting: asyncio.Future[_ClientConn] | None = None
+        self._closed = False  # for good: the forwarder dropped this link
         self.inflight = 0  # calls waiting for their outcome (kept by the forwarder)
 
     @property
@@ -203,6 +208,8 @@ class PeerLink:
         `TimeoutError`: sent, outcome unknown."""
         conn = self._conn
         if conn is None or conn.closed:
+            if self._closed:
+                raise Unreachable(f"peer link to {self.member_id} closed (it left the view)")
             conn = await self._connected(timeout)
         while not conn.writable.is_set():
             await conn.writable.wait()  # the peer reads slower than we write: wait for room
@@ -227,12 +234,17 @@ class PeerLink:
         if self._connecting is None:  # one connection attempt, however many calls wait on it
             self._connecting = asyncio.ensure_future(self._connect(timeout))
             self._connecting.add_done_callback(self._connect_done)
-        return await asyncio.shield(self._connecting)
+        conn = await asyncio.shield(self._connecting)
+        if self._closed:  # dropped while connecting: `_connect_done` closed the new connection
+            raise Unreachable(f"peer link to {self.member_id} closed (it left the view)")
+        return conn
 
     def _connect_done(self, fut: asyncio.Future[_ClientConn]) -> None:
         self._connecting = None
         if not fut.cancelled() and fut.exception() is None:
             self._conn = fut.result()
+            if self._closed:
+                self.close()
 
     async def _connect(self, timeout: float) -> _ClientConn:
         host, _, port = self.address.rpartition(":")
@@ -276,9 +288,14 @@ class PeerLink:
     def _failed(self, reason: str) -> None:
         Metrics.bump(self._metrics.link_handshake_failures, (self.member_id, reason))
 
-    def close(self) -> None:
-        if self._conn is not None and self._conn.transport is not None:
-            self._conn.transport.abort()
+    def close(self, why: str = "closed by this node") -> None:
+        """Close the connection (calls on it fail, outcome unknown, saying `why`); the link is
+        not used again (a call that reaches it is `Unreachable`)."""
+        self._closed = True
+        conn = self._conn
+        if conn is not None and conn.transport is not None and not conn.closed:
+            conn.why = why
+            conn.transport.abort()
         self._conn = None
 
 
@@ -310,6 +327,7 @@ class LinkForwarder:
         self._max_frame = max(max_body, MAX_REPLY) + HEADER_ROOM  # what we read: replies
         self._clock = clock
         self._links: dict[str, PeerLink] = {}
+        self._departed: dict[str, float] = {}  # member id -> when its link was dropped
         self._metrics = m = Metrics(process=False) if metrics is None else metrics
         m.gauge("roost_link_connected", self._connected_gauge)
         m.gauge("roost_link_calls_in_flight", self._inflight_gauge)
@@ -321,7 +339,7 @@ class LinkForwarder:
         link = self._links.get(member.id)
         if link is None or link.address != address:  # first use, or restarted elsewhere
             if link is not None:
-                link.close()
+                link.close("the member restarted at another address")
             link = PeerLink(
                 member.id,
                 address,
@@ -331,12 +349,28 @@ class LinkForwarder:
                 metrics=self._metrics,
             )
             self._links[member.id] = link
+            self._departed.pop(member.id, None)
             m = self._metrics
             # from 0, so that an alert on their increase fires on the first failure
             m.link_connections.setdefault((member.id,), 0)
             for reason in ("unreachable", "denied"):
                 m.link_handshake_failures.setdefault((member.id, reason), 0)
         return link
+
+    def retain(self, member_ids: Collection[str]) -> None:
+        """Close and forget the link to every member not in `member_ids` (it left the view, or
+        left or failed): a member that comes back is dialled afresh on its next call. Its gauges
+        go at once, its counters `FORGET_AFTER` seconds later."""
+        keep = set(member_ids)
+        now = self._clock()
+        for peer in [p for p in self._links if p not in keep]:
+            log.info("peer link to %s closed: no longer a live member", peer)
+            self._links.pop(peer).close("the member is no longer live")
+            self._departed[peer] = now
+        for peer, since in list(self._departed.items()):
+            if now - since >= FORGET_AFTER:
+                del self._departed[peer]
+                self._metrics.forget_peer(peer)
 
     def _connected_gauge(self) -> list[tuple[tuple[str, ...], float]]:
         return [((p,), 1.0 if link.connected else 0.0) for p, link in sorted(self._links.items())]
