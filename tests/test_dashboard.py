@@ -72,6 +72,12 @@ def test_every_expression_uses_exported_metrics_and_labels() -> None:
         "roost_members",
         "roost_statestore_errors",
         "roost_draining",
+        # issue 17: the peer link's health
+        "roost_link_calls",
+        "roost_link_roundtrip_seconds",
+        "roost_link_connected",
+        "roost_link_handshake_failures",
+        "roost_link_connections_refused",
     ):
         assert family in used, f"no panel shows {family}"
 

@@ -3,7 +3,8 @@
 Two nodes share a SQLite store; the test drives each family at least once (an ok call, an action
 that raises, a forward, unreadable state, a lost compare-and-set, a lease held elsewhere, a queue
 behind a slow turn, a handoff) so that every labelled family has samples whose label names can be
-checked, and checks that no actor instance ever shows up as a label value.
+checked, and checks that no actor instance ever shows up as a label value (nor anything but a
+member id as a peer link's `peer`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "roost_process_virtual_memory_bytes": ("gauge", ()),
     "roost_process_max_fds": ("gauge", ()),
     "roost_workflow_errors": ("counter", ("kind",)),
+    # the peer link (a's forward to b goes over it): client side on a, server side on b
+    "roost_link_connections_opened": ("counter", ("peer",)),
+    "roost_link_handshake_failures": ("counter", ("peer", "reason")),
+    "roost_link_calls": ("counter", ("peer", "kind", "outcome")),
+    "roost_link_calls_in_flight": ("gauge", ("peer",)),
+    "roost_link_connected": ("gauge", ("peer",)),
+    "roost_link_sent_bytes": ("counter", ("peer",)),
+    "roost_link_received_bytes": ("counter", ("peer",)),
+    "roost_link_roundtrip_seconds": ("histogram", ()),
+    "roost_link_connections_accepted": ("counter", ()),
+    "roost_link_connections_refused": ("counter", ("reason",)),
+    "roost_link_frames_served": ("counter", ("kind",)),
 }
 # exported, but nothing increments them yet (no samples, so no label names to check); every
 # exported family is in FAMILIES or here, so a new one cannot go unchecked
@@ -194,6 +207,8 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
             assert set(s.labels) == set(labels) | extra, f"{s.name}: {sorted(s.labels)}"
             if "type" in s.labels:  # a type, never an actor instance
                 assert s.labels["type"] in ("box", "unknown"), s
+            if "peer" in s.labels:  # a member id, never an address or a call
+                assert s.labels["peer"] in IDS, s
 
     samples = [s for _, ss in end.values() for s in ss]
     inv = "roost_invocations_total"
@@ -215,6 +230,15 @@ async def test_every_family_and_its_labels(tmp_path: Path, key: str) -> None:
     assert total(samples, "roost_deactivations_total", reason="handoff") >= 1
     assert total(samples, "roost_members", status="active") >= 1
     assert total(samples, "roost_workflow_errors_total", kind="effect") == 1
+    link = "roost_link_calls_total"
+    assert total(samples, link, peer="b", kind="call", outcome="ok") >= 1
+    assert total(samples, "roost_link_connections_opened_total", peer="b") >= 1
+    assert total(samples, "roost_link_connections_accepted_total") >= 1  # on b
+    assert total(samples, "roost_link_frames_served_total", kind="call") >= 1
+    assert total(samples, "roost_link_roundtrip_seconds_count") >= 1
+    assert total(samples, "roost_link_sent_bytes_total", peer="b") > 0
+    assert total(samples, "roost_link_connected", peer="b") == 1
+    assert total(samples, "roost_link_connections_refused_total") == 0  # one secret: none
 
     runs: list[list[str]] = [[]]  # the `le` bounds of each series, which ends at +Inf
     for s in samples:

@@ -25,6 +25,7 @@ from roost.errors import (
     Unavailable,
 )
 from roost.membership.base import Member, MemberStatus
+from roost.metrics import Metrics
 from roost.payload import RawPayload, decoded
 from roost.placement import frames as f
 from roost.placement import link as link_mod
@@ -94,13 +95,20 @@ class FakeHost:
 
 @contextlib.asynccontextmanager
 async def linked(
-    host: FakeHost, *, client_secret: str = SECRET, server_id: str = "b", max_body: int = 4096
+    host: FakeHost,
+    *,
+    client_secret: str = SECRET,
+    server_id: str = "b",
+    max_body: int = 4096,
+    client_metrics: Metrics | None = None,
+    server_metrics: Metrics | None = None,
 ) -> AsyncIterator[tuple[LinkServer, LinkForwarder, Member]]:
     key = derive_key(SECRET, "internal-http")
-    server = LinkServer(host, server_id, Verifier(key), bind("127.0.0.1", 0), max_body=max_body)
+    server = LinkServer(host, server_id, Verifier(key), bind("127.0.0.1", 0), max_body=max_body,
+                        metrics=server_metrics)  # fmt: skip
     await server.start()
     ckey = derive_key(client_secret, "internal-http")
-    fwd = LinkForwarder("a", ckey, HttpForwarder(ckey), max_body=max_body)
+    fwd = LinkForwarder("a", ckey, HttpForwarder(ckey), max_body=max_body, metrics=client_metrics)
     member = Member("b", "127.0.0.1:1", "", MemberStatus.ACTIVE,
                     tags={LINK_TAG: f"127.0.0.1:{server.port}"})  # fmt: skip
     try:
@@ -383,7 +391,7 @@ class _FakeTransport:
 
 
 async def test_silence_counts_against_the_peer_only_while_this_process_was_running() -> None:
-    conn = link_mod._ClientConn("b", 1 << 20)
+    conn = link_mod._ClientConn("b", 1 << 20, Metrics(process=False))
     transport = _FakeTransport()
     conn.transport = transport  # type: ignore[assignment]
     now = conn.loop.time()

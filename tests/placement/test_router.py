@@ -9,7 +9,7 @@ wall time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -400,3 +400,29 @@ async def test_a_lease_held_by_a_live_peer_is_asked_of_the_store_once_per_call()
     assert tries == ["k"]
     assert sum(rt.metrics.lease_waits.values()) == 1
     assert [(h.src, h.dst, h.hops) for h in net.log] == [(owner, other, 1)]
+
+
+# --- the forwarder follows the view ------------------------------------------------------------
+
+
+class RetainingForwarder(NetForwarder):
+    """A forwarder that holds something per member: it hears which members to keep."""
+
+    def __init__(self, net: Net, src: str) -> None:
+        super().__init__(net, src)
+        self.kept: list[set[str]] = []
+
+    def retain(self, member_ids: Collection[str]) -> None:
+        self.kept.append(set(member_ids))
+
+
+def test_every_view_tells_the_forwarder_which_members_are_live() -> None:
+    net = build(["a"])
+    router = net.routers["a"]
+    fwd = RetainingForwarder(net, "a")
+    router.forwarder = fwd
+    statuses = {"a": ACTIVE, "b": DRAINING, "c": MemberStatus.FAILED, "d": MemberStatus.LEFT,
+                "e": MemberStatus.JOINING}  # fmt: skip
+    see(router, statuses)
+    see(router, {"a": ACTIVE}, version=2)  # b and e gone from the view altogether
+    assert fwd.kept == [{"a", "b", "e"}, {"a"}]

@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import pytest
@@ -18,9 +18,11 @@ from opentelemetry.trace import StatusCode
 
 from roost import Actor, Channel, Context, Value, action
 from roost.errors import ActionFailed
+from roost.membership.base import Member, MemberStatus, MemberView
 from roost.metrics import MeteredStore, Metrics
 from roost.node import logs
 from roost.node.core import Core
+from roost.placement.ring import Ring
 from roost.placement.router import Router
 from roost.runtime.types import SystemTypes
 from roost.sdk.actor import ActorType
@@ -180,3 +182,25 @@ def test_server_span_for_any_http_server() -> None:
     assert returned.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert s.name == "POST /v1/x/{a}" and s.status.status_code == StatusCode.ERROR
     assert s.attributes is not None and s.attributes["http.response.status_code"] == 503
+
+
+def test_the_traced_forwarder_passes_retain_on() -> None:
+    """The router tells its forwarder which members are live on every view; tracing wraps the
+    forwarder, and must not swallow that (the links to departed members would stay open)."""
+    kept: list[set[str]] = []
+
+    class Links:
+        async def forward(self, *args: Any, **kw: Any) -> Any:
+            raise AssertionError("not called here")
+
+        def retain(self, member_ids: Collection[str]) -> None:
+            kept.append(set(member_ids))
+
+    tracing = Tracing.with_exporter("n1", InMemorySpanExporter(), batch=False)
+    core = core_with(None)
+    router = Router("n1", core.runtime, forwarder=tracing.forwarder(Links()))
+    assert type(router.forwarder).__name__ == "TracedForwarder"
+    view = MemberView({m: Member(m, "h:1", "g:1", s) for m, s in
+                       (("n1", MemberStatus.ACTIVE), ("n2", MemberStatus.LEFT))}, 3)  # fmt: skip
+    router.update(view, Ring(["n1"], version=3))
+    assert kept == [{"n1"}]

@@ -2,7 +2,9 @@
 
 The invocation path records into plain dicts (a few hundred nanoseconds) and a custom collector
 turns them into labelled families at scrape time, so metrics cost almost nothing per call.
-Labels are `system` and actor `type`, never actor instances: cardinality stays bounded.
+Labels are `system` and actor `type`, never actor instances: cardinality stays bounded. The peer
+link's families are labelled by `peer`, a member id: bounded by the cluster's size, and a departed
+member's series are dropped (`forget_peer`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
+# why the link server refused or cut a peer's connection (see roost.placement.linkserver)
+LINK_REFUSALS = ("auth", "wrong_node", "version", "frame", "oversized", "no_hello", "silent")
+LINK_SERVED = ("call", "broadcast", "ping")
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -87,6 +92,18 @@ class Metrics:
         self.handoff_latency = Histogram(STORE_BUCKETS)
         self.shed: Counts = {}  # system, type, reason (mailbox | inflight)
         self.workflow_errors: Counts = {}  # kind
+        # the peer link, client side (see roost.placement.link)
+        self.link_connections: Counts = {}  # peer
+        self.link_handshake_failures: Counts = {}  # peer, reason (unreachable | denied)
+        self.link_calls: Counts = {}  # peer, kind, outcome
+        self.link_sent_bytes: Counts = {}  # peer
+        self.link_received_bytes: Counts = {}  # peer
+        self.link_roundtrip = Histogram(LATENCY_BUCKETS)
+        # ... and server side (see roost.placement.linkserver); every reason and kind starts at 0
+        # so that an alert on a counter's increase fires on its first one
+        self.link_accepted: Counts = {(): 0}
+        self.link_refused: Counts = dict.fromkeys(((r,) for r in LINK_REFUSALS), 0)  # reason
+        self.link_served: Counts = dict.fromkeys(((k,) for k in LINK_SERVED), 0)  # frame kind
         self.gauges: dict[str, GaugeReader] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -120,6 +137,18 @@ class Metrics:
             self.handoffs[key] = self.handoffs.get(key, 0) + 1
         self.handoff_latency.observe(seconds)
 
+    def forget_peer(self, peer: str) -> None:
+        """Drop every series of a peer link to `peer` (a member that left the cluster)."""
+        for counter in (
+            self.link_connections,
+            self.link_handshake_failures,
+            self.link_calls,
+            self.link_sent_bytes,
+            self.link_received_bytes,
+        ):
+            for key in [k for k in counter if k[0] == peer]:
+                del counter[key]
+
     def gauge(self, name: str, read: GaugeReader) -> None:
         """Register a gauge family read at scrape time (see `_GAUGES` for names and labels)."""
         self.gauges[name] = read
@@ -141,6 +170,11 @@ _GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "roost_inflight_invocations": ("Invocations in flight on this node", ()),
     "roost_serf_agent_restarts": ("Times the supervised serf agent was restarted", ()),
+    "roost_link_connected": ("1 while the peer link to a member is connected, else 0", ("peer",)),
+    "roost_link_calls_in_flight": (
+        "Calls to a member over the peer link waiting for their outcome",
+        ("peer",),
+    ),
 }
 
 
@@ -230,12 +264,69 @@ class _Collector:
             ("kind",),
             m.workflow_errors,
         )
+        yield from _link_families(m)
         for name, (help_text, label_names) in _GAUGES.items():
             g = GaugeMetricFamily(name, help_text, labels=label_names)
             read = m.gauges.get(name)
             for label_values, value in read() if read else ():
                 g.add_metric(list(label_values), value)
             yield g
+
+
+def _link_families(m: Metrics) -> Iterator[Metric]:
+    yield _counter(
+        "roost_link_connections_opened",
+        "Peer link connections this node opened and authenticated, per member",
+        ("peer",),
+        m.link_connections,
+    )
+    yield _counter(
+        "roost_link_handshake_failures",
+        "Peer link connections that failed before use: unreachable (no connection, no answer, "
+        "another node at the address) or denied (the peer refused our cluster credentials)",
+        ("peer", "reason"),
+        m.link_handshake_failures,
+    )
+    yield _counter(
+        "roost_link_calls",
+        "Calls and broadcasts sent over the peer link by outcome: ok, error (an error reply), "
+        "unreachable (not sent), lost (sent, then the connection was cut), timeout (sent, no "
+        "reply in time)",
+        ("peer", "kind", "outcome"),
+        m.link_calls,
+    )
+    yield _counter(
+        "roost_link_sent_bytes", "Frame bytes written to a peer link", ("peer",), m.link_sent_bytes
+    )
+    yield _counter(
+        "roost_link_received_bytes",
+        "Frame bytes read from a peer link",
+        ("peer",),
+        m.link_received_bytes,
+    )
+    yield _histogram(
+        "roost_link_roundtrip_seconds",
+        "Peer link round trip of a call or broadcast that got a reply (sent to reply read)",
+        m.link_roundtrip,
+    )
+    yield _counter(
+        "roost_link_connections_accepted",
+        "Peer link connections this node's link server accepted",
+        (),
+        m.link_accepted,
+    )
+    yield _counter(
+        "roost_link_connections_refused",
+        "Peer link connections this node's link server refused or cut, by reason",
+        ("reason",),
+        m.link_refused,
+    )
+    yield _counter(
+        "roost_link_frames_served",
+        "Frames from authenticated peers this node's link server handled, by kind",
+        ("kind",),
+        m.link_served,
+    )
 
 
 def _counter(

@@ -113,7 +113,11 @@ class Node:
             if config.tls_cert is not None and config.tls_key is not None
             else None
         )
-        self.forwarder = _forwarder(config, internal_key, self.tls) if config.cluster_mode else None
+        self.forwarder = (
+            _forwarder(config, internal_key, self.tls, self.metrics)
+            if config.cluster_mode
+            else None
+        )
         self.link_server = self._link_server() if config.cluster_mode else None
         self.tracing = tracing or tracing_from_config(config.node_id, config.otlp_endpoint)
         self.core = Core(
@@ -180,6 +184,7 @@ class Node:
             max_body=self.config.max_body,
             ssl=None if self.tls is None else self.tls.server,
             mutual=self.tls is not None and self.tls.mutual,
+            metrics=self.metrics,
         )
         self._tags += ((LINK_TAG, self.config.link_tag(server.port)),)
         return server
@@ -691,13 +696,18 @@ def _api_auth(cfg: NodeConfig) -> ApiAuth | None:
     return ApiAuth(cfg.api_tokens, metrics_open=not cfg.metrics_auth)
 
 
-def _forwarder(cfg: NodeConfig, key: bytes, tls: NodeTls | None) -> LinkForwarder:
+def _forwarder(cfg: NodeConfig, key: bytes, tls: NodeTls | None, metrics: Metrics) -> LinkForwarder:
     """Peers are called over their peer link (HTTP for one that has none), with TLS verified
     against `--tls-ca` when this node has a certificate (every node of a cluster shares one TLS
     setting), else in the clear."""
     http = HttpForwarder(key) if tls is None else HttpForwarder(key, scheme="https", ssl=tls.peer)
     return LinkForwarder(
-        cfg.node_id, key, http, ssl=None if tls is None else tls.peer, max_body=cfg.max_body
+        cfg.node_id,
+        key,
+        http,
+        ssl=None if tls is None else tls.peer,
+        max_body=cfg.max_body,
+        metrics=metrics,
     )
 
 

@@ -42,6 +42,10 @@ class FrameError(Exception):
     """The peer sent something that is not a valid frame: close the connection."""
 
 
+class FrameTooLarge(FrameError):
+    """A frame's length is over the reader's limit (or the bytes are not frames at all)."""
+
+
 class Frame(NamedTuple):
     kind: int
     call: int
@@ -80,7 +84,7 @@ class FrameReader:
             while len(buf) - pos >= PREFIX.size:
                 length, kind, call, hlen = PREFIX.unpack_from(buf, pos)
                 if length > self._max + AFTER_LENGTH:
-                    raise FrameError(f"frame of {length} bytes exceeds the limit of {self._max}")
+                    raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max}")
                 if length < AFTER_LENGTH + hlen or kind not in KINDS:
                     raise FrameError(f"malformed frame (kind {kind}, length {length})")
                 end = pos + 4 + length

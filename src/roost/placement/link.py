@@ -11,6 +11,10 @@ the handshake failed) raises `Unreachable` and may be retried; a call sent and t
 connection lost, no reply by its deadline) raises `Timeout` and never is, since the owner may have
 applied it. A connection that hears nothing for `DEAD_AFTER` seconds (a partition: no reset
 arrives) is closed, so the calls on it fail then rather than at their deadlines.
+
+The links follow the membership view: `retain` (called by the router on every view) closes and
+forgets the link to a member that left or failed. Everything is counted in the node's `Metrics`
+(the `roost_link_*` client families), labelled by member id, never by call or actor.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 import logging
 import ssl as _ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -27,6 +31,7 @@ import orjson
 
 from roost.errors import PayloadTooLarge, Timeout, Unavailable, error_from_body
 from roost.membership.base import Member
+from roost.metrics import Metrics
 from roost.payload import wire_bytes
 from roost.placement import frames as f
 from roost.placement.auth import sign
@@ -43,6 +48,9 @@ LINK_TAG = "link"  # gossip tag: host:port of a member's peer link
 PING_EVERY = 1.0  # s between keep-alive pings on a connection
 DEAD_AFTER = 4.0  # s without a frame from the peer before its connection counts as cut
 REPLY_GRACE = 1.0  # s past a call's own deadline before the caller stops waiting (as over HTTP)
+# s a departed member's counters are kept after its link is dropped: longer than any scrape
+# interval, so that its last counts (the calls lost as it went) are scraped before they go
+FORGET_AFTER = 300.0
 
 
 class _Lost(Exception):
@@ -52,8 +60,11 @@ class _Lost(Exception):
 class _ClientConn(asyncio.Protocol):
     """One open connection to a peer: the calls in flight on it and its keep-alive."""
 
-    def __init__(self, peer: str, max_frame: int) -> None:
+    def __init__(self, peer: str, max_frame: int, metrics: Metrics) -> None:
         self.peer = peer
+        self.key = (peer,)
+        self.sent = metrics.link_sent_bytes
+        self.received = metrics.link_received_bytes
         self.loop = asyncio.get_running_loop()
         self.reader = f.FrameReader(max_frame)
         self.transport: asyncio.Transport | None = None
@@ -117,6 +128,8 @@ class _ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()
+        rx, key = self.received, self.key
+        rx[key] = rx.get(key, 0) + len(data)
         try:
             for frame in self.reader.feed(data):
                 self._dispatch(frame)
@@ -147,7 +160,10 @@ class _ClientConn(asyncio.Protocol):
     def _flush(self) -> None:
         if self.out and not self.closed and self.transport is not None:
             out, self.out = self.out, []
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.transport.write(data)
+            tx, key = self.sent, self.key
+            tx[key] = tx.get(key, 0) + len(data)
 
 
 class _Denied(Exception):
@@ -168,14 +184,22 @@ class PeerLink:
         *,
         ssl: _ssl.SSLContext | None,
         max_frame: int,
+        metrics: Metrics,
     ) -> None:
         self.member_id = member_id
         self.address = address
         self._hello = hello
         self._ssl = ssl
         self._max_frame = max_frame
+        self._metrics = metrics
         self._conn: _ClientConn | None = None
         self._connecting: asyncio.Future[_ClientConn] | None = None
+        self._closed = False  # for good: the forwarder dropped this link
+        self.inflight = 0  # calls waiting for their outcome (kept by the forwarder)
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
 
     async def request(
         self, kind: int, header: Any, body: bytes, timeout: float
@@ -184,6 +208,8 @@ class PeerLink:
         `TimeoutError`: sent, outcome unknown."""
         conn = self._conn
         if conn is None or conn.closed:
+            if self._closed:
+                raise Unreachable(f"peer link to {self.member_id} closed (it left the view)")
             conn = await self._connected(timeout)
         while not conn.writable.is_set():
             await conn.writable.wait()  # the peer reads slower than we write: wait for room
@@ -194,23 +220,31 @@ class PeerLink:
         fut: asyncio.Future[tuple[Any, bytes]] = loop.create_future()
         conn.pending[cid] = fut
         conn.send(f.encode(kind, cid, header, body))
+        sent = loop.time()
         handle = loop.call_later(timeout + REPLY_GRACE, _expire, fut)
         try:
-            return await fut
+            reply = await fut
         finally:
             handle.cancel()
             conn.pending.pop(cid, None)
+        self._metrics.link_roundtrip.observe(loop.time() - sent)
+        return reply
 
     async def _connected(self, timeout: float) -> _ClientConn:
         if self._connecting is None:  # one connection attempt, however many calls wait on it
             self._connecting = asyncio.ensure_future(self._connect(timeout))
             self._connecting.add_done_callback(self._connect_done)
-        return await asyncio.shield(self._connecting)
+        conn = await asyncio.shield(self._connecting)
+        if self._closed:  # dropped while connecting: `_connect_done` closed the new connection
+            raise Unreachable(f"peer link to {self.member_id} closed (it left the view)")
+        return conn
 
     def _connect_done(self, fut: asyncio.Future[_ClientConn]) -> None:
         self._connecting = None
         if not fut.cancelled() and fut.exception() is None:
             self._conn = fut.result()
+            if self._closed:
+                self.close()
 
     async def _connect(self, timeout: float) -> _ClientConn:
         host, _, port = self.address.rpartition(":")
@@ -220,7 +254,7 @@ class PeerLink:
         try:
             async with asyncio.timeout(min(CONNECT_TIMEOUT, timeout + 0.5)):
                 _, conn = await loop.create_connection(
-                    lambda: _ClientConn(self.member_id, self._max_frame),
+                    lambda: _ClientConn(self.member_id, self._max_frame, self._metrics),
                     host,
                     int(port),
                     ssl=self._ssl,
@@ -231,6 +265,7 @@ class PeerLink:
         except _Denied as exc:
             if conn is not None:
                 conn.abort("refused")
+            self._failed("denied" if exc.auth else "unreachable")
             if not exc.auth:
                 raise Unreachable(f"{self.member_id} at {self.address}: {exc}") from None
             raise Unavailable(
@@ -242,15 +277,25 @@ class PeerLink:
         except (OSError, TimeoutError, ValueError, _Lost) as exc:
             if conn is not None:
                 conn.abort("handshake failed")
+            self._failed("unreachable")
             why = str(exc) or type(exc).__name__
             raise Unreachable(
                 f"cannot connect to {self.member_id} at {self.address} (peer link): {why}"
             ) from exc
+        Metrics.bump(self._metrics.link_connections, (self.member_id,))
         return conn
 
-    def close(self) -> None:
-        if self._conn is not None and self._conn.transport is not None:
-            self._conn.transport.abort()
+    def _failed(self, reason: str) -> None:
+        Metrics.bump(self._metrics.link_handshake_failures, (self.member_id, reason))
+
+    def close(self, why: str = "closed by this node") -> None:
+        """Close the connection (calls on it fail, outcome unknown, saying `why`); the link is
+        not used again (a call that reaches it is `Unreachable`)."""
+        self._closed = True
+        conn = self._conn
+        if conn is not None and conn.transport is not None and not conn.closed:
+            conn.why = why
+            conn.transport.abort()
         self._conn = None
 
 
@@ -271,7 +316,9 @@ class LinkForwarder:
         ssl: _ssl.SSLContext | None = None,
         max_body: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        """`metrics`: the node's (a private set when none is given); registers the link gauges."""
         self.node_id = node_id
         self.http = http
         self._key = key
@@ -280,6 +327,10 @@ class LinkForwarder:
         self._max_frame = max(max_body, MAX_REPLY) + HEADER_ROOM  # what we read: replies
         self._clock = clock
         self._links: dict[str, PeerLink] = {}
+        self._departed: dict[str, float] = {}  # member id -> when its link was dropped
+        self._metrics = m = Metrics(process=False) if metrics is None else metrics
+        m.gauge("roost_link_connected", self._connected_gauge)
+        m.gauge("roost_link_calls_in_flight", self._inflight_gauge)
 
     def _link(self, member: Member) -> PeerLink | None:
         address = member.tags.get(LINK_TAG)
@@ -288,16 +339,44 @@ class LinkForwarder:
         link = self._links.get(member.id)
         if link is None or link.address != address:  # first use, or restarted elsewhere
             if link is not None:
-                link.close()
+                link.close("the member restarted at another address")
             link = PeerLink(
                 member.id,
                 address,
                 lambda: self._hello(member.id),
                 ssl=self._ssl,
                 max_frame=self._max_frame,
+                metrics=self._metrics,
             )
             self._links[member.id] = link
+            self._departed.pop(member.id, None)
+            m = self._metrics
+            # from 0, so that an alert on their increase fires on the first failure
+            m.link_connections.setdefault((member.id,), 0)
+            for reason in ("unreachable", "denied"):
+                m.link_handshake_failures.setdefault((member.id, reason), 0)
         return link
+
+    def retain(self, member_ids: Collection[str]) -> None:
+        """Close and forget the link to every member not in `member_ids` (it left the view, or
+        left or failed): a member that comes back is dialled afresh on its next call. Its gauges
+        go at once, its counters `FORGET_AFTER` seconds later."""
+        keep = set(member_ids)
+        now = self._clock()
+        for peer in [p for p in self._links if p not in keep]:
+            log.info("peer link to %s closed: no longer a live member", peer)
+            self._links.pop(peer).close("the member is no longer live")
+            self._departed[peer] = now
+        for peer, since in list(self._departed.items()):
+            if now - since >= FORGET_AFTER:
+                del self._departed[peer]
+                self._metrics.forget_peer(peer)
+
+    def _connected_gauge(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((p,), 1.0 if link.connected else 0.0) for p, link in sorted(self._links.items())]
+
+    def _inflight_gauge(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((p,), float(link.inflight)) for p, link in sorted(self._links.items())]
 
     def _hello(self, to: str) -> dict[str, Any]:
         me = self.node_id
@@ -355,18 +434,33 @@ class LinkForwarder:
                 f"{what} to {link.member_id}: payload of {len(body)} bytes exceeds the limit of "
                 f"{self._max_body} bytes"
             )
+        outcome = None  # not counted: cancelled by the caller, or a bug
+        link.inflight += 1
         try:
-            return await link.request(kind, header, body, timeout)
+            h, raw = await link.request(kind, header, body, timeout)
+            outcome = "ok" if h[0] == 200 else "error"
+            return h, raw
+        except Unavailable:  # Unreachable, or our credentials refused: not sent
+            outcome = "unreachable"
+            raise
         except _Lost as exc:
+            outcome = "lost"
             raise Timeout(
                 f"{what} to {link.member_id} failed after it was sent (peer link lost: {exc}); "
                 "its outcome is unknown"
             ) from None
         except TimeoutError:
+            outcome = "timeout"
             raise Timeout(
                 f"{what} to {link.member_id} got no reply within {timeout + REPLY_GRACE:.3g}s; "
                 "its outcome is unknown"
             ) from None
+        finally:
+            link.inflight -= 1
+            if outcome is not None:
+                calls = self._metrics.link_calls
+                key = (link.member_id, "call" if kind == f.CALL else "broadcast", outcome)
+                calls[key] = calls.get(key, 0) + 1
 
     async def get_json(self, member: Member, path: str, timeout: float) -> Any:
         return await self.http.get_json(member, path, timeout)

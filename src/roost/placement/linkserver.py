@@ -6,6 +6,9 @@ line, and nothing in it is applied. Each CALL then runs as its own task through 
 with exactly the routing, admission and deadline of the internal HTTP route, and its REPLY goes
 back on the same connection, in whatever order the calls finish. A connection that is lost
 cancels the calls still running on it, as the HTTP server cancels a handler whose client left.
+
+Counted in the node's `Metrics`: connections accepted, connections refused or cut by reason
+(`LINK_REFUSALS`), and the frames served by kind.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Protocol, cast
 import orjson
 
 from roost.errors import BadRequest, ConfigError, Internal, RoostError, Unauthorized
+from roost.metrics import Metrics
 from roost.payload import RawPayload, wire_bytes
 from roost.placement import frames as f
 from roost.placement.auth import Verifier
@@ -96,8 +100,10 @@ class LinkServer:
         ssl: _ssl.SSLContext | None = None,
         mutual: bool = False,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
-        """`mutual`: refuse a TLS peer without a client certificate (`--tls-ca` is set)."""
+        """`mutual`: refuse a TLS peer without a client certificate (`--tls-ca` is set).
+        `metrics`: the node's (a private set when none is given)."""
         self.host = host
         self.node_id = node_id
         self.verifier = verifier
@@ -105,6 +111,7 @@ class LinkServer:
         self.ssl = ssl
         self.mutual = mutual
         self.clock = clock
+        self.metrics = Metrics(process=False) if metrics is None else metrics
         self._sock: socket.socket | None = sock
         self._server: asyncio.Server | None = None
         self.conns: set[_ServerConn] = set()
@@ -159,8 +166,10 @@ class _ServerConn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.peer = str(transport.get_extra_info("peername"))
         self.server.conns.add(self)
+        accepted = self.server.metrics.link_accepted
+        accepted[()] = accepted.get((), 0) + 1
         if self.server.mutual and not transport.get_extra_info("peercert"):
-            self.refuse("a client certificate signed by --tls-ca is required", auth=True)
+            self.refuse("a client certificate signed by --tls-ca is required", "auth", auth=True)
             return
         self.timer = self.loop.call_later(HELLO_WAIT, self._check)
 
@@ -186,9 +195,11 @@ class _ServerConn(asyncio.Protocol):
         idle = now - self.last_rx
         if self.peer_id is None:
             log.warning("peer link from %s: no HELLO within %.0fs; closed", self.peer, HELLO_WAIT)
+            self._count("no_hello")
             self.close("no hello")
         elif idle > IDLE_CLOSE:
             log.warning("peer link from %s silent for %.0fs; closed", self.peer_id, idle)
+            self._count("silent")
             self.close("silent")
         else:
             self.timer = self.loop.call_later(IDLE_CLOSE / 3, self._check)
@@ -201,8 +212,25 @@ class _ServerConn(asyncio.Protocol):
                     return
                 self._dispatch(frame)
         except f.FrameError as exc:
+            if self.closed:  # refused already, with its reason: one connection, one count
+                return
             log.warning("peer link from %s: %s; connection closed", self.peer_id or self.peer, exc)
+            self._count(self._why(exc))
             self.close(str(exc))
+
+    def _why(self, exc: f.FrameError) -> str:
+        """The refusal reason of a frame error. Oversized only from an authenticated peer (its
+        --max-body is larger than ours): before HELLO a length over the limit is bytes that are
+        not frames at all (a HELLO is small)."""
+        if isinstance(exc, _WrongVersion):
+            return "version"
+        if isinstance(exc, f.FrameTooLarge) and self.peer_id is not None:
+            return "oversized"
+        return "frame"
+
+    def _count(self, reason: str) -> None:
+        refused = self.server.metrics.link_refused
+        refused[(reason,)] = refused.get((reason,), 0) + 1
 
     def _dispatch(self, frame: f.Frame) -> None:
         kind = frame.kind
@@ -210,25 +238,32 @@ class _ServerConn(asyncio.Protocol):
             if kind != f.HELLO:
                 raise f.FrameError(f"frame kind {kind} before HELLO")
             self._hello(frame.header)
-        elif kind == f.CALL:
+            return
+        served = self.server.metrics.link_served
+        if kind == f.CALL:
             self._spawn(self._call(frame.call, frame.header, frame.body))
+            served[_CALL] += 1  # keys made at start: see Metrics.link_served
         elif kind == f.BROADCAST:
             self._spawn(self._broadcast(frame.call, frame.header, frame.body))
+            served[_BROADCAST] += 1
         elif kind == f.PING:
             self.send(f.encode(f.PONG, frame.call, None))
+            served[_PING] += 1
         else:
             raise f.FrameError(f"unexpected frame kind {kind} from a client")
 
     def _hello(self, header: Any) -> None:
         s = self.server
         try:
-            if not isinstance(header, dict) or header.get("v") != f.VERSION:
-                raise f.FrameError(f"not a version {f.VERSION} HELLO")
+            if not isinstance(header, dict):
+                raise f.FrameError("a HELLO that is not a JSON object")
+            if header.get("v") != f.VERSION:
+                raise _WrongVersion(f"not a version {f.VERSION} HELLO: {header.get('v')!r}")
             peer, to, proof = str(header["node"]), str(header["to"]), header.get("proof")
         except KeyError as exc:
             raise f.FrameError(f"HELLO without {exc}") from None
         if to != s.node_id:  # the address now belongs to another node (a restart elsewhere)
-            self.refuse(f"this is node {s.node_id}, not {to}", auth=False)
+            self.refuse(f"this is node {s.node_id}, not {to}", "wrong_node", auth=False)
             return
         try:
             s.verifier.verify(
@@ -239,14 +274,17 @@ class _ServerConn(asyncio.Protocol):
                 s.clock(),
             )
         except Unauthorized as exc:
-            self.refuse(exc.message.replace("internal route", "peer link HELLO"), auth=True)
+            why = exc.message.replace("internal route", "peer link HELLO")
+            self.refuse(why, "auth", auth=True)
             return
         self.peer_id = peer
         self.send(f.encode(f.WELCOME, 0, {"v": f.VERSION, "node": s.node_id}))
 
-    def refuse(self, reason: str, *, auth: bool) -> None:
-        """Tell the peer why (it reports it), then close. Nothing it sent is applied."""
+    def refuse(self, reason: str, counted: str, *, auth: bool) -> None:
+        """Tell the peer why (it reports it), then close. Nothing it sent is applied. `counted`:
+        the reason label of roost_link_connections_refused."""
         log.warning("peer link from %s refused: %s", self.peer, reason)
+        self._count(counted)
         assert self.transport is not None
         self._flush()
         self.transport.write(f.encode(f.DENIED, 0, {"reason": reason, "auth": auth}))
@@ -330,6 +368,13 @@ class _ServerConn(asyncio.Protocol):
             log.warning("peer link call from %s: %s", self.peer_id, exc.message)
         header = [exc.status, None, getattr(exc, "retry_after", None)]
         self.send(f.encode(f.REPLY, cid, header, orjson.dumps(exc.to_json())))
+
+
+class _WrongVersion(f.FrameError):
+    """A HELLO of another version of the link protocol."""
+
+
+_CALL, _BROADCAST, _PING = (("call",), ("broadcast",), ("ping",))
 
 
 def _text(value: Any) -> str:

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from roost.errors import (
     RETRY_AFTER,
@@ -102,6 +102,15 @@ class Forwarder(Protocol):
         dedupe: str | None = None,
     ) -> Any:
         """Raises `Unreachable` if the call was not delivered, else the remote's error."""
+
+
+@runtime_checkable
+class RetainsPeers(Protocol):
+    """Optional for a `Forwarder`: one that holds something per member (a connection) is told,
+    on every membership view, which members are still live, and lets the others go. Called from
+    the event loop, never concurrently; must not block."""
+
+    def retain(self, member_ids: Collection[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +196,9 @@ class Router:
             member = view.get(m)
             hosting[m] = None if member is None else member.tags.get(SYSTEMS_TAG)
         self.ring_version = ring_version(hosting, ring.vnodes, ring.hash_name)
+        if isinstance(self.forwarder, RetainsPeers):  # links to departed members are closed
+            dead = (MemberStatus.FAILED, MemberStatus.LEFT)
+            self.forwarder.retain([m.id for m in view.members.values() if m.status not in dead])
 
     async def invoke(
         self,

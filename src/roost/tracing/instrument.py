@@ -13,7 +13,7 @@ gap in every trace.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, Tracer
@@ -99,6 +99,13 @@ class TracedForwarder:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)  # the rest of the forwarder's surface, as it is
+
+    def retain(self, member_ids: Collection[str]) -> None:
+        """Passed on (a protocol check does not see through `__getattr__` on Python 3.12+)."""
+        from roost.placement.router import RetainsPeers
+
+        if isinstance(self.inner, RetainsPeers):
+            self.inner.retain(member_ids)
 
     async def forward(
         self, member: Member, system: str, actor: str, action: str, payload: Any, *,
