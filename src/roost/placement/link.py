@@ -359,7 +359,7 @@ class LinkForwarder:
 
     def retain(self, member_ids: Collection[str]) -> None:
         """Close and forget the link to every member not in `member_ids` (it left the view, or
-        left or failed): a member that comes back is dialled afresh on its next call. Its gauges
+        left the cluster): a member that comes back is dialled afresh on its next call. Its gauges
         go at once, its counters `FORGET_AFTER` seconds later."""
         keep = set(member_ids)
         now = self._clock()

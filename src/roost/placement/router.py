@@ -197,8 +197,12 @@ class Router:
             hosting[m] = None if member is None else member.tags.get(SYSTEMS_TAG)
         self.ring_version = ring_version(hosting, ring.vnodes, ring.hash_name)
         if isinstance(self.forwarder, RetainsPeers):  # links to departed members are closed
-            dead = (MemberStatus.FAILED, MemberStatus.LEFT)
-            self.forwarder.retain([m.id for m in view.members.values() if m.status not in dead])
+            # A failed member keeps its link: failure is a suspicion (a live node marked failed
+            # through a partition or a slow agent), and closing the link would cut its calls in
+            # flight (outcome unknown, 504); a dead peer's connection is cut by its silence.
+            self.forwarder.retain(
+                [m.id for m in view.members.values() if m.status is not MemberStatus.LEFT]
+            )
 
     async def invoke(
         self,
