@@ -13,8 +13,9 @@ applied it. A connection that hears nothing for `DEAD_AFTER` seconds (a partitio
 arrives) is closed, so the calls on it fail then rather than at their deadlines.
 
 The links follow the membership view: `retain` (called by the router on every view) closes and
-forgets the link to a member that left or failed. Everything is counted in the node's `Metrics`
-(the `roost_link_*` client families), labelled by member id, never by call or actor.
+forgets the link to a member that left (a failed one keeps it). Everything is counted in the
+node's `Metrics` (the `roost_link_*` client families), labelled by member id, never by call or
+actor.
 """
 
 from __future__ import annotations
