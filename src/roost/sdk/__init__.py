@@ -11,7 +11,7 @@ from roost.sdk.actor import (
     action,
 )
 from roost.sdk.context import ActorId, Context
-from roost.sdk.refs import ActorRef
+from roost.sdk.refs import ActorRef, Ref
 from roost.sdk.shapes import Shape, ShapeError
 from roost.sdk.state import JsonCodec, ProtobufCodec, StateCodec, TypedCodec
 from roost.sdk.value import Value
@@ -34,6 +34,7 @@ __all__ = [
     "JsonCodec",
     "Pipe",
     "ProtobufCodec",
+    "Ref",
     "RefCall",
     "RefCall0",
     "Shape",

@@ -2,9 +2,10 @@
 
 ``@action`` returns an `ActionDef` descriptor generic over (actor, payload, reply). On an actor
 instance it gives back the plain bound method (``await Counter().add(req, ctx)`` as before); on a
-reference (`ActorRef`, see `roost.sdk.refs`) the same attribute is a `RefCall` that sends the
-payload to the actor and returns the reply as the action's declared type, so mypy checks action
-names, payload types and reply types of ``await ref.add(AddRequest(value=1))``.
+reference (`Ref`, see `roost.sdk.refs`) the same attribute is a `RefCall` that sends the payload to
+the actor and returns the reply as the action's declared type. The roost.mypy plugin types it so
+from the `ActionDef`'s parameters, so mypy checks action names, payload types and reply types of
+``await ref.add(AddRequest(value=1))``.
 
 The reply type is the ``R`` of an action returning ``Value[R]``, or the action's return type when
 it returns the reply itself (a dataclass or pydantic model, without changing the state).
@@ -43,16 +44,13 @@ class RefCall(Protocol[P_contra, R_co]):
     - ``await ref.add.delay(payload, ms=500)``: persisted, runs once later; the schedule's id;
     - ``await ref.add.send(payload)``: accepted and run in the background; nothing comes back.
 
-    Each takes ``metadata={"k": "v"}``. A direct call on an actor instance, ``(payload, ctx)``,
-    runs the method itself (unit tests of an action).
+    Each takes ``metadata={"k": "v"}``. (A direct call on an actor instance, ``(payload, ctx)``,
+    runs the method itself: the unit test of an action.)
     """
 
-    @overload
     def __call__(
         self, payload: P_contra, /, *, metadata: Mapping[str, str] | None = None
     ) -> Coroutine[Any, Any, R_co]: ...
-    @overload
-    def __call__(self, payload: P_contra, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
 
     def delay(
         self, payload: P_contra, /, *, ms: int | None = None, at_ms: int | None = None,
@@ -67,12 +65,9 @@ class RefCall(Protocol[P_contra, R_co]):
 class RefCall0(Protocol[R_co]):
     """A `RefCall` of an action that takes no payload: ``await ref.get()``."""
 
-    @overload
     def __call__(
         self, /, *, metadata: Mapping[str, str] | None = None
     ) -> Coroutine[Any, Any, R_co]: ...
-    @overload
-    def __call__(self, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
 
     def delay(
         self, /, *, ms: int | None = None, at_ms: int | None = None,
@@ -85,7 +80,8 @@ class RefCall0(Protocol[R_co]):
 
 
 class ActionDef(Generic[A, P, R]):
-    """An action taking a payload. Class access gives the descriptor (its `fn`, `mark`)."""
+    """An action taking a payload. Class access gives the descriptor (its `fn`, `mark`); instance
+    access the method, ``(payload, ctx)``; a reference's `RefCall[P, R]` (roost.mypy)."""
 
     takes_payload = True
 
@@ -101,7 +97,9 @@ class ActionDef(Generic[A, P, R]):
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: A, owner: type | None = None) -> RefCall[P, R]: ...
+    def __get__(
+        self, obj: A, owner: type | None = None
+    ) -> Callable[[P, Context], Coroutine[Any, Any, Any]]: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
@@ -120,14 +118,16 @@ class ActionDef(Generic[A, P, R]):
 
 
 class ActionDef0(ActionDef[A, None, R]):
-    """An action without a payload."""
+    """An action without a payload: ``(ctx)`` on an instance, a `RefCall0[R]` on a reference."""
 
     takes_payload = False
 
     @overload  # type: ignore[override]
     def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: A, owner: type | None = None) -> RefCall0[R]: ...
+    def __get__(
+        self, obj: A, owner: type | None = None
+    ) -> Callable[[Context], Coroutine[Any, Any, Any]]: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self

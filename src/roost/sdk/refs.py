@@ -1,16 +1,20 @@
 """Typed references to actors: ``ref = system.ref(Counter, "c-1")``, then ``await ref.add(req)``.
 
-A reference is typed as the actor class itself, so mypy checks the action names, the payload
-types and the reply types of calls made through it (see `roost.sdk.actions`); at run time it is
-an `ActorRef` that turns attribute access into calls through a `RefBackend`: the in-process system,
-a node over HTTP, or the calling actor's context. Only actions can be used on a reference.
+A reference is a `Ref[Counter]`. Its only attributes are the actor's actions: with the mypy plugin
+(``plugins = ["roost.mypy"]``, see `roost.mypy`) ``ref.add`` is a `RefCall` typed from the
+action's payload and reply (see `roost.sdk.actions`), and any other name, a helper method or
+``ref.state_type`` alike, is an error, as it is at run time. A typing-only design cannot say that:
+Python's type system has no way to map a class's attributes to other types, so without the plugin
+an action of a reference is an untyped `BoundRef`. At run time `Ref` turns attribute access into
+calls through a `RefBackend`: the in-process system, a node over HTTP, or the calling actor's
+context.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 from roost.sdk.actions import ActionDef
 from roost.sdk.shapes import Shape
@@ -62,22 +66,19 @@ def target_of(actor_cls: type, name: str | None, system: str | None) -> Target:
     return Target(type_name, system, None)
 
 
-def make_ref(actor_cls: type[A], target: Target, backend: RefBackend) -> A:
-    """A reference typed as `actor_cls` (see the module docstring)."""
-    return cast("A", ActorRef(actor_cls, target, backend))
-
-
-class ActorRef:
-    """The run-time side of a typed reference."""
+class Ref(Generic[A]):
+    """A reference to an actor of class `A`: ``await ref.add(req)``, ``ref.add.delay(req, ms=5)``,
+    ``ref.add.send(req)``. It has no public attribute of its own, so every name is an action's."""
 
     __slots__ = ("_backend", "_cls", "_target")
 
-    def __init__(self, actor_cls: type, target: Target, backend: RefBackend) -> None:
+    def __init__(self, actor_cls: type[A], target: Target, backend: RefBackend) -> None:
         self._cls = actor_cls
         self._target = target
         self._backend = backend
 
     def __getattr__(self, attr: str) -> BoundRef:
+        # what mypy sees without roost.mypy; with it, the action's RefCall or an error
         member = getattr(self._cls, attr, None)
         if not isinstance(member, ActionDef):
             raise AttributeError(f"actor {self._cls.__qualname__} has no action {attr!r}")
@@ -88,13 +89,16 @@ class ActorRef:
         return f"ref({self._cls.__qualname__}, {t.actor!r}, system={t.system!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ActorRef) and (self._cls, self._target) == (
+        return isinstance(other, Ref) and (self._cls, self._target) == (
             other._cls,
             other._target,
         )
 
     def __hash__(self) -> int:
         return hash((self._cls, self._target))
+
+
+ActorRef = Ref  # its first name, still public in roost.sdk
 
 
 class BoundRef:
