@@ -2,8 +2,8 @@
 
 Write actors as plain classes (`Actor`, `@action`, `Context`, `Value`), run them in-process with
 `ActorSystem` or on a cluster of nodes (`roost node`), and call them with `invoke` or through
-typed references (`ref`, `ActorSystem.ref`, `Context.ref`, each a `Ref`; mypy checks them with the
-`roost.mypy` plugin); `roost.testing` runs them in tests.
+typed references (`ref`, `ActorSystem.ref`, `Context.ref`: a `Ref`, typed as the actor class, or as
+`Ref[A]` with the `roost.mypy` plugin); `roost.testing` runs them in tests.
 """
 
 from roost.errors import (

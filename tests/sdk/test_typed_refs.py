@@ -1,11 +1,13 @@
-"""Typed references: in-process, over HTTP to a real node, and from inside an action; and mypy
---strict with the roost.mypy plugin checks calls through them (a sample that must pass, one whose
-every marked line fails)."""
+"""Typed references: in-process, over HTTP to a real node, and from inside an action; and type
+checkers check calls through them: mypy --strict with the roost.mypy plugin (refs_ok.py must pass,
+every marked line of refs_bad.py fails), and without it, as pyright does (refs_plain.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -156,30 +158,83 @@ async def test_send_is_refused_at_once_when_the_acl_says_no(system: roost.ActorS
 # --- mypy -------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_mypy_checks_calls_through_refs(tmp_path: Path) -> None:
-    """Every `# E: code [code...]` line of refs_bad.py has errors of exactly those codes, no other
-    line has any, and refs_ok.py has no error at all, under the configuration the README gives
-    users: --strict and the roost.mypy plugin."""
-    config = tmp_path / "mypy.ini"
-    config.write_text("[mypy]\nstrict = True\nplugins = roost.mypy\n")
+def mypy_errors(tmp_path: Path, config: str, *samples: str) -> set[tuple[str, int, str]]:
+    """(file, line, code) of each error mypy finds in `samples` under `config` (a mypy.ini)."""
+    ini = tmp_path / "mypy.ini"
+    ini.write_text(config)
     out = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(config),
+        [sys.executable, "-m", "mypy", "--config-file", str(ini),
          "--cache-dir", str(tmp_path / "cache"), "--no-error-summary",
-         str(SAMPLES / "refs_ok.py"), str(SAMPLES / "refs_bad.py")],
+         *(str(SAMPLES / s) for s in samples)],
         capture_output=True, text=True, check=False, cwd=Path(__file__).parents[2],
     )  # fmt: skip
+    assert not out.stderr, out.stderr
     found: set[tuple[str, int, str]] = set()
     for line in out.stdout.splitlines():
-        m = re.match(r"(.+?):(\d+): error: .*\[([\w-]+)\]$", line)
-        if m:
+        if m := re.match(r"(.+?):(\d+): error: .*\[([\w-]+)\]$", line):
             found.add((Path(m[1]).name, int(m[2]), m[3]))
-    expected = {
-        ("refs_bad.py", n, code)
-        for n, text in enumerate((SAMPLES / "refs_bad.py").read_text().splitlines(), 1)
-        if (m := re.search(r"# E: ([\w -]+)$", text))
-        for code in m[1].split()
-    }
+        else:
+            assert ": note: " in line, line  # every error has a code
+    return found
+
+
+def marked(sample: str, marker: str) -> dict[int, str]:
+    """By line number, the text of each end-of-line comment ``  # <marker>: <text>`` of `sample`."""
+    lines = (SAMPLES / sample).read_text().splitlines()
+    pattern = re.compile(rf"  # {marker}: (.+)$")
+    return {n: m[1] for n, text in enumerate(lines, 1) if (m := pattern.search(text))}
+
+
+def expected_errors(sample: str) -> set[tuple[str, int, str]]:
+    """Each `# E: code [code...]` of `sample`: one error of each code on that line."""
+    return {(sample, n, code) for n, codes in marked(sample, "E").items() for code in codes.split()}
+
+
+@pytest.mark.slow
+def test_mypy_with_the_plugin_checks_calls_and_refuses_non_actions(tmp_path: Path) -> None:
+    """Under the configuration the README gives (--strict and the roost.mypy plugin): every
+    `# E: code [code...]` line of refs_bad.py has errors of exactly those codes, no other line has
+    any, and refs_ok.py (where a reference is a `Ref`, its actions `RefCall`s) has none at all."""
+    found = mypy_errors(
+        tmp_path, "[mypy]\nstrict = True\nplugins = roost.mypy\n", "refs_ok.py", "refs_bad.py"
+    )
+    expected = expected_errors("refs_bad.py")
     assert len(expected) >= 20
-    assert not out.stderr, out.stderr
-    assert found == expected, out.stdout
+    assert found == expected
+
+
+@pytest.mark.slow
+def test_mypy_without_the_plugin_checks_names_payloads_and_replies(tmp_path: Path) -> None:
+    """Plain mypy --strict, no plugin: a reference is typed as the actor class, so correct calls
+    type-check with their declared replies and every `# E:` line of refs_plain.py has exactly its
+    errors; but no `# passes:` line has one (non-actions are not caught: the documented
+    limitation, which refs_bad.py shows the plugin lifts)."""
+    found = mypy_errors(tmp_path, "[mypy]\nstrict = True\n", "refs_plain.py")
+    expected = expected_errors("refs_plain.py")
+    assert len(expected) >= 12
+    assert found == expected
+    accepted = marked("refs_plain.py", "passes")
+    assert len(accepted) >= 5
+    assert not {n for _, n, _ in found} & set(accepted)
+
+
+PYRIGHT = shutil.which("pyright") or shutil.which("pyright", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install pyright)")
+def test_pyright_checks_names_payloads_and_replies_too() -> None:
+    """pyright (no plugin there) sees references as plain mypy does: refs_plain.py has an error on
+    each `# E:` line (pyright's own codes), on no other, so none on a `# passes:` line either."""
+    assert PYRIGHT is not None
+    out = subprocess.run(
+        [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, str(SAMPLES / "refs_plain.py")],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    lines = {
+        d["range"]["start"]["line"] + 1
+        for d in report["generalDiagnostics"]
+        if d["severity"] == "error"
+    }
+    assert lines == set(marked("refs_plain.py", "E")), out.stdout

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from roost.node import local
 from roost.node.client import Client
-from roost.sdk.refs import Ref, Target, target_of
+from roost.sdk.refs import Target, make_ref, target_of
 
 A = TypeVar("A")
 
@@ -74,11 +74,12 @@ async def invoke(
 
 def ref(
     actor: type[A], name: str | None = None, *, system: str | None = None, url: str | None = None
-) -> Ref[A]:
+) -> A:
     """A typed reference that calls like `invoke`: to the system running in this process if
     there is one (and no `url`), else over HTTP to `url` or ROOST_URL. ``await
-    roost.ref(Counter, "c-1").add(AddRequest(value=1))`` returns the declared reply type."""
-    return Ref(actor, target_of(actor, name, system), ApiBackend(url))
+    roost.ref(Counter, "c-1").add(AddRequest(value=1))`` returns the declared reply type. Typed
+    as the actor class; as `Ref[A]` with the roost.mypy plugin (see `ActorSystem.ref`)."""
+    return make_ref(actor, target_of(actor, name, system), ApiBackend(url))
 
 
 class ApiBackend:

@@ -28,7 +28,7 @@ from roost.statestore.url import open_backend
 from roost.tracing import OFF, Tracing
 
 if TYPE_CHECKING:
-    from roost.sdk.refs import Ref, Target
+    from roost.sdk.refs import Target
 
 log = logging.getLogger("roost")
 A = TypeVar("A")
@@ -151,14 +151,15 @@ class ActorSystem:
     async def state(self, actor: str, *, parent: str | None = None) -> Any:
         return await self.invoke(actor, "get_state", parent=parent)
 
-    def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> Ref[A]:
+    def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> A:
         """A typed reference: ``await system.ref(Counter, "c-1").add(AddRequest(value=1))``
-        returns the action's declared reply type, and mypy (with the roost.mypy plugin) checks
-        the call: action name, payload and reply types. An unnamed instance's template comes
-        from the class."""
-        from roost.sdk.refs import Ref, target_of
+        returns the action's declared reply type, and type checkers check the call: action name,
+        payload and reply types. It is a `roost.Ref`, typed as the actor class (as `Ref[A]`, whose
+        only attributes are actions, with the roost.mypy plugin). An unnamed instance's template
+        comes from the class."""
+        from roost.sdk.refs import make_ref, target_of
 
-        return Ref(actor, target_of(actor, name, system), SystemBackend(self))
+        return make_ref(actor, target_of(actor, name, system), SystemBackend(self))
 
 
 class SystemBackend:

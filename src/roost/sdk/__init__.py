@@ -2,7 +2,7 @@
 typed pieces (shapes of dataclass / pydantic state and payloads, typed references)."""
 
 from roost.errors import BadRequest
-from roost.sdk.actions import ActionDef, RefCall, RefCall0
+from roost.sdk.actions import ActionCall, ActionCall0, ActionDef, RefCall, RefCall0
 from roost.sdk.actor import (
     ActionSpec,
     Actor,
@@ -18,6 +18,8 @@ from roost.sdk.value import Value
 from roost.sdk.workflow import Broadcast, Channel, Effect, Forward, Pipe, Timer
 
 __all__ = [
+    "ActionCall",
+    "ActionCall0",
     "ActionDef",
     "ActionSpec",
     "Actor",

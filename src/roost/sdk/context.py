@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
-    from roost.sdk.refs import Ref, Target
+    from roost.sdk.refs import Target
 
 A = TypeVar("A")
 
@@ -120,13 +120,14 @@ class Context:
             caller=self.self,
         )
 
-    def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> Ref[A]:
+    def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> A:
         """A typed reference to another actor, called as this actor (the callee sees it as
         ``ctx.caller``): ``await ctx.ref(Counter, "c-1").add(AddRequest(value=1))``. Its
-        ``.send()`` persists the call to run at once in the background (``delay_ms=0``)."""
-        from roost.sdk.refs import Ref, target_of
+        ``.send()`` persists the call to run at once in the background (``delay_ms=0``). Typed as
+        the actor class; as `Ref[A]` with the roost.mypy plugin (see `ActorSystem.ref`)."""
+        from roost.sdk.refs import make_ref, target_of
 
-        return Ref(actor, target_of(actor, name, system), _ContextBackend(self))
+        return make_ref(actor, target_of(actor, name, system), _ContextBackend(self))
 
     def __repr__(self) -> str:
         return f"Context(self={self.self}, caller={self.caller}, state={self.state!r})"

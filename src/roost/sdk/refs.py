@@ -1,20 +1,25 @@
 """Typed references to actors: ``ref = system.ref(Counter, "c-1")``, then ``await ref.add(req)``.
 
-A reference is a `Ref[Counter]`. Its only attributes are the actor's actions: with the mypy plugin
-(``plugins = ["roost.mypy"]``, see `roost.mypy`) ``ref.add`` is a `RefCall` typed from the
-action's payload and reply (see `roost.sdk.actions`), and any other name, a helper method or
-``ref.state_type`` alike, is an error, as it is at run time. A typing-only design cannot say that:
-Python's type system has no way to map a class's attributes to other types, so without the plugin
-an action of a reference is an untyped `BoundRef`. At run time `Ref` turns attribute access into
-calls through a `RefBackend`: the in-process system, a node over HTTP, or the calling actor's
-context.
+At run time a reference is a `Ref[Counter]` (`make_ref`), whose only attributes are the actor's
+actions: it turns attribute access into calls through a `RefBackend` (the in-process system, a node
+over HTTP, or the calling actor's context), and any other name raises AttributeError.
+
+Type checkers see it two ways (see `roost.sdk.actions`):
+
+- as declared, the functions that make references (`ActorSystem.ref`, `roost.ref`, `Context.ref`)
+  return the actor class itself, so mypy and pyright check the action names, payload types and
+  reply types of calls through it; but not that a name is an action: Python's typing cannot map a
+  class's attributes to other types, so ``ref.state_type`` or a helper method passes;
+- with the mypy plugin (``plugins = ["roost.mypy"]``, see `roost.mypy`) they return `Ref[Counter]`,
+  ``ref.add`` is a `RefCall` typed from the action's payload and reply, and any other name is an
+  error, as it is at run time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from roost.sdk.actions import ActionDef
 from roost.sdk.shapes import Shape
@@ -66,6 +71,12 @@ def target_of(actor_cls: type, name: str | None, system: str | None) -> Target:
     return Target(type_name, system, None)
 
 
+def make_ref(actor_cls: type[A], target: Target, backend: RefBackend) -> A:
+    """A `Ref` to an actor of class `actor_cls`, declared as an `actor_cls` (see the module
+    docstring); the roost.mypy plugin types the public functions that return it as `Ref[A]`."""
+    return cast("A", Ref(actor_cls, target, backend))
+
+
 class Ref(Generic[A]):
     """A reference to an actor of class `A`: ``await ref.add(req)``, ``ref.add.delay(req, ms=5)``,
     ``ref.add.send(req)``. It has no public attribute of its own, so every name is an action's."""
@@ -78,7 +89,7 @@ class Ref(Generic[A]):
         self._backend = backend
 
     def __getattr__(self, attr: str) -> BoundRef:
-        # what mypy sees without roost.mypy; with it, the action's RefCall or an error
+        # a reference annotated Ref[A] without roost.mypy: untyped; with it, a RefCall or an error
         member = getattr(self._cls, attr, None)
         if not isinstance(member, ActionDef):
             raise AttributeError(f"actor {self._cls.__qualname__} has no action {attr!r}")

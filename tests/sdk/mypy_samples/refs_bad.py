@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import roost
 from roost import Context
+from roost.testing import TestSystem
 from tests.sdk.typed_actors import Add, Counter, Order, Total, Warehouse
 
 
-async def calls(system: roost.ActorSystem, ctx: Context) -> None:
+async def calls(system: roost.ActorSystem, ctx: Context, kit: TestSystem) -> None:
     counter = system.ref(Counter)
     # a wrong payload, or none, or one too many
     await counter.add({"value": 1})  # E: arg-type
@@ -26,6 +27,7 @@ async def calls(system: roost.ActorSystem, ctx: Context) -> None:
     counter.label()  # E: attr-defined
     await roost.ref(Counter, url="http://127.0.0.1:8800").label()  # E: attr-defined
     print(ctx.ref(Warehouse, "w-2").kind)  # E: attr-defined
+    print(kit.ref(Counter).state_type)  # E: attr-defined
     # wrong reply types, options and delay/send
     wrong: str = await counter.add(Add(value=1))  # E: assignment
     await counter.add.delay(Add(value=1), ms="soon")  # E: arg-type
@@ -35,4 +37,6 @@ async def calls(system: roost.ActorSystem, ctx: Context) -> None:
     stock: Total = await system.ref(Warehouse, "w-1").put(Order(sku="a", qty=1))  # E: assignment
     # an actor instance is not a reference: its actions are the methods themselves
     await Counter().add.delay(Add(value=1), ms=5)  # E: attr-defined
-    print(wrong, sid, stock)
+    # a reference is a Ref, not an actor
+    as_actor: Counter = system.ref(Counter)  # E: assignment
+    print(wrong, sid, stock, as_actor)

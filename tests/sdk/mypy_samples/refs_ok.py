@@ -9,12 +9,19 @@ from typing import Any, TypeVar, assert_type
 import roost
 from roost import Actor, Context, Value, action
 from roost.sdk import RefCall, RefCall0
+from roost.testing import TestSystem
 from tests.sdk.typed_actors import Add, Counter, Order, Stock, Total, Tree, Warehouse
 
 C = TypeVar("C", bound=Counter)
 
 
-async def calls(system: roost.ActorSystem, ctx: Context) -> None:
+async def calls(system: roost.ActorSystem, ctx: Context, kit: TestSystem) -> None:
+    # every way to make a reference gives a Ref
+    assert_type(system.ref(Counter), roost.Ref[Counter])
+    assert_type(roost.ref(Counter, url="http://127.0.0.1:8800"), roost.Ref[Counter])
+    assert_type(ctx.ref(Warehouse, "w-2"), roost.Ref[Warehouse])
+    assert_type(kit.ref(Counter), roost.Ref[Counter])
+    assert_type(roost.ActorSystem.ref(system, Counter), roost.Ref[Counter])
     counter: roost.Ref[Counter] = system.ref(Counter)
     assert_type(counter.add, RefCall[Add, Total])
     assert_type(counter.get, RefCall0[Total])
@@ -37,6 +44,11 @@ async def calls(system: roost.ActorSystem, ctx: Context) -> None:
 
 async def through_a_type_variable(ref: roost.Ref[C]) -> Total:
     return await ref.add(Add(value=1))
+
+
+async def of_a_type_variable(system: roost.ActorSystem, cls: type[C]) -> Total:
+    assert_type(system.ref(cls), roost.Ref[C])
+    return await system.ref(cls).add(Add(value=1))
 
 
 async def before_its_actor(system: roost.ActorSystem) -> None:
