@@ -166,7 +166,8 @@ class Sales(Actor):
 
     @action
     async def totals(self, ctx: Context) -> Totals:
-        return ctx.state
+        totals: Totals = ctx.state
+        return totals
 
 
 ACTORS = [Inventory, Cart, Mailer, Sales]

@@ -39,8 +39,10 @@ def test_typed_pieces_are_public() -> None:
     import roost.sdk
     import roost.testing
 
-    assert "ref" in roost.__all__
-    assert {"ActorRef", "ActionDef", "RefCall", "Shape", "TypedCodec"} <= set(roost.sdk.__all__)
+    assert {"ref", "Ref"} <= set(roost.__all__)
+    assert {"Ref", "ActorRef", "ActionDef", "ActionCall", "RefCall", "Shape", "TypedCodec"} <= set(
+        roost.sdk.__all__
+    )
     assert {"TestSystem", "Calls", "Call", "FaultyStore"} <= set(roost.testing.__all__)
 
 

@@ -2,7 +2,8 @@
 
 Write actors as plain classes (`Actor`, `@action`, `Context`, `Value`), run them in-process with
 `ActorSystem` or on a cluster of nodes (`roost node`), and call them with `invoke` or through
-typed references (`ref`, `ActorSystem.ref`, `Context.ref`); `roost.testing` runs them in tests.
+typed references (`ref`, `ActorSystem.ref`, `Context.ref`: a `Ref`, typed as the actor class, or as
+`Ref[A]` with the `roost.mypy` plugin); `roost.testing` runs them in tests.
 """
 
 from roost.errors import (
@@ -18,7 +19,7 @@ from roost.errors import (
 )
 from roost.node.api import invoke, ref
 from roost.node.system import ActorSystem
-from roost.sdk import ActorId, Channel, Context, Timer, Value, action
+from roost.sdk import ActorId, Channel, Context, Ref, Timer, Value, action
 from roost.sdk.actor import Actor
 
 __version__ = "0.1.0"
@@ -34,6 +35,7 @@ __all__ = [
     "Channel",
     "Context",
     "DecryptionError",
+    "Ref",
     "RoostError",
     "StateConflict",
     "Timeout",

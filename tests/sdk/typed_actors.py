@@ -69,6 +69,10 @@ class Counter(Actor):
     async def refuse(self, req: Add, ctx: Context) -> Value[None]:
         raise BadRequest("refused on purpose")
 
+    def label(self) -> str:
+        """A helper, not an action: not an attribute of a reference."""
+        return f"counter {self.name}"
+
 
 class Counter2(Counter):
     """The same actor, kept sync: every changed turn is written before the reply."""

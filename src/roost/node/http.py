@@ -26,6 +26,7 @@ from roost.errors import (
 )
 from roost.membership.systems import any_host, hosts_system, named_systems, systems_of
 from roost.node import openapi
+from roost.node.openapi_typed import schema_names
 from roost.node.request import Request
 from roost.node.responses import JSON, Reply, error_response, json_response
 from roost.node.routes import Routes
@@ -309,16 +310,18 @@ class HttpApi:
         view = node.view()
         counts = node.counts_by_type()
         names = set(node.systems) | named_systems(view.members.values())
+        schemas = schema_names(node.systems)  # as in the OpenAPI document
         out = []
         for name in sorted(names):
             types = node.systems.get(name)
+            described = [t.describe(schemas) for t in types.all_types()] if types else []
             hosts = sorted(m.id for m in view.members.values() if m.alive and hosts_system(m, name))
             out.append(
                 {
                     "name": name,
                     "members": hosts,
                     "hosted_here": types is not None,
-                    "actor_types": [t.describe() for t in types.all_types()] if types else [],
+                    "actor_types": described,
                     "active_here": {t: n for (s, t), n in sorted(counts.items()) if s == name},
                 }
             )

@@ -330,7 +330,10 @@ def _schemas() -> dict[str, Schema]:
                 },
                 "schemas": {
                     "type": "object",
-                    "description": "the classes the $refs above name, by name",
+                    "description": (
+                        "the classes the $refs above name, by the names the OpenAPI "
+                        "document's components give them"
+                    ),
                     "additionalProperties": {"type": "object"},
                 },
             },

@@ -4,7 +4,8 @@ payload or reply is a dataclass or pydantic model, with its request and response
 A named (or pooled) type's action gets its concrete path (``/v1/systems/s/actors/counter/actions/
 add``); an unnamed template's keeps ``{actor}`` and fixes nothing else. They are the generic invoke
 route, documented per action, so they carry ``x-roost-typed: true`` (the route check skips them).
-Schemas are written in OpenAPI 3.0's dialect: pydantic's JSON Schema is translated.
+Schemas are written in OpenAPI 3.0's dialect: pydantic's JSON Schema is translated. A class's
+component is named by `schema_names`, as `/v1/systems` names it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from roost.runtime.types import SystemTypes
 from roost.sdk.actor import ActionSpec, ActorType
+from roost.sdk.shape_schema import component_names, named
 
 Schema = dict[str, Any]
 TYPED = "x-roost-typed"
@@ -27,16 +29,37 @@ def typed_paths(
     operation, whose parameters and error responses each typed one keeps."""
     paths: dict[str, Schema] = {}
     defs: dict[str, Schema] = {}
-    for sname in sorted(systems):
-        for t in sorted(systems[sname].all_types(), key=lambda t: t.name):
-            for aname in sorted(t.actions):
-                spec = t.actions[aname]
-                schemas = spec.schemas(defs)
-                if schemas is None:
-                    continue
-                path, operation = _operation(sname, t, spec, schemas, base_op)
-                paths[path] = {"post": operation}
-    return paths, {name: to_openapi30(s) for name, s in defs.items()}
+    for sname, t in _types(systems):
+        for aname in sorted(t.actions):
+            spec = t.actions[aname]
+            schemas = spec.schemas(defs)
+            if schemas is None:
+                continue
+            path, operation = _operation(sname, t, spec, schemas, base_op)
+            paths[path] = {"post": operation}
+    names = schema_names(systems)
+    return named(paths, names), {names[k]: to_openapi30(named(s, names)) for k, s in defs.items()}
+
+
+def schema_names(systems: Mapping[str, SystemTypes]) -> dict[str, str]:
+    """The component name of each class the hosted types' actions and states are made of, by
+    class key: its own name, qualified by its module when another class has that name or when
+    it is one of the document's own schemas (`shape_schema.component_names`). The document and
+    `/v1/systems` both name classes by this, over the same types."""
+    from roost.node.openapi_components import components
+
+    defs: dict[str, Schema] = {}
+    for _, t in _types(systems):
+        t.schemas(defs)
+    return component_names(defs, reserved=components()["schemas"].keys())
+
+
+def _types(systems: Mapping[str, SystemTypes]) -> list[tuple[str, ActorType]]:
+    return [
+        (sname, t)
+        for sname in sorted(systems)
+        for t in sorted(systems[sname].all_types(), key=lambda t: t.name)
+    ]
 
 
 def _operation(

@@ -153,8 +153,10 @@ class ActorSystem:
 
     def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> A:
         """A typed reference: ``await system.ref(Counter, "c-1").add(AddRequest(value=1))``
-        returns the action's declared reply type, and mypy checks the call (action name,
-        payload and reply types). An unnamed instance's template comes from the class."""
+        returns the action's declared reply type, and type checkers check the call: action name,
+        payload and reply types. It is a `roost.Ref`, typed as the actor class (as `Ref[A]`, whose
+        only attributes are actions, with the roost.mypy plugin). An unnamed instance's template
+        comes from the class."""
         from roost.sdk.refs import make_ref, target_of
 
         return make_ref(actor, target_of(actor, name, system), SystemBackend(self))

@@ -2,7 +2,7 @@
 typed pieces (shapes of dataclass / pydantic state and payloads, typed references)."""
 
 from roost.errors import BadRequest
-from roost.sdk.actions import ActionDef, RefCall, RefCall0
+from roost.sdk.actions import ActionCall, ActionCall0, ActionDef, RefCall, RefCall0
 from roost.sdk.actor import (
     ActionSpec,
     Actor,
@@ -11,13 +11,15 @@ from roost.sdk.actor import (
     action,
 )
 from roost.sdk.context import ActorId, Context
-from roost.sdk.refs import ActorRef
+from roost.sdk.refs import ActorRef, Ref
 from roost.sdk.shapes import Shape, ShapeError
 from roost.sdk.state import JsonCodec, ProtobufCodec, StateCodec, TypedCodec
 from roost.sdk.value import Value
 from roost.sdk.workflow import Broadcast, Channel, Effect, Forward, Pipe, Timer
 
 __all__ = [
+    "ActionCall",
+    "ActionCall0",
     "ActionDef",
     "ActionSpec",
     "Actor",
@@ -34,6 +36,7 @@ __all__ = [
     "JsonCodec",
     "Pipe",
     "ProtobufCodec",
+    "Ref",
     "RefCall",
     "RefCall0",
     "Shape",

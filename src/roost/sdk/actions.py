@@ -1,10 +1,17 @@
 """``@action``: marks an actor method, and types it for calls through references.
 
 ``@action`` returns an `ActionDef` descriptor generic over (actor, payload, reply). On an actor
-instance it gives back the plain bound method (``await Counter().add(req, ctx)`` as before); on a
-reference (`ActorRef`, see `roost.sdk.refs`) the same attribute is a `RefCall` that sends the
-payload to the actor and returns the reply as the action's declared type, so mypy checks action
-names, payload types and reply types of ``await ref.add(AddRequest(value=1))``.
+instance it gives back the plain bound method (``await Counter().add(req, ctx)`` as before). The
+functions that make a reference are declared to return the actor class itself (to a type checker
+``system.ref(Counter)`` is a `Counter`), so the same attribute is typed as an `ActionCall`: it
+calls, delays and sends like a `RefCall`, with the action's payload and reply types, and also
+takes the method's own ``(payload, ctx)``. Any type checker thus checks the action names, payload
+types and reply types of ``await ref.add(AddRequest(value=1))``, though not that a name is an
+action (``ref.state_type`` passes).
+
+The roost.mypy plugin makes a reference a `Ref[Counter]` instead, whose only attributes are the
+actions, each a `RefCall[P, R]` (or `RefCall0[R]`) made from the `ActionDef`'s parameters; there an
+instance's action is the plain method, ``(payload, ctx)``.
 
 The reply type is the ``R`` of an action returning ``Value[R]``, or the action's return type when
 it returns the reply itself (a dataclass or pydantic model, without changing the state).
@@ -43,16 +50,13 @@ class RefCall(Protocol[P_contra, R_co]):
     - ``await ref.add.delay(payload, ms=500)``: persisted, runs once later; the schedule's id;
     - ``await ref.add.send(payload)``: accepted and run in the background; nothing comes back.
 
-    Each takes ``metadata={"k": "v"}``. A direct call on an actor instance, ``(payload, ctx)``,
-    runs the method itself (unit tests of an action).
+    Each takes ``metadata={"k": "v"}``. This is what the roost.mypy plugin gives the actions of a
+    `Ref`; without it, an action read off a reference is an `ActionCall`.
     """
 
-    @overload
     def __call__(
         self, payload: P_contra, /, *, metadata: Mapping[str, str] | None = None
     ) -> Coroutine[Any, Any, R_co]: ...
-    @overload
-    def __call__(self, payload: P_contra, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
 
     def delay(
         self, payload: P_contra, /, *, ms: int | None = None, at_ms: int | None = None,
@@ -67,12 +71,9 @@ class RefCall(Protocol[P_contra, R_co]):
 class RefCall0(Protocol[R_co]):
     """A `RefCall` of an action that takes no payload: ``await ref.get()``."""
 
-    @overload
     def __call__(
         self, /, *, metadata: Mapping[str, str] | None = None
     ) -> Coroutine[Any, Any, R_co]: ...
-    @overload
-    def __call__(self, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
 
     def delay(
         self, /, *, ms: int | None = None, at_ms: int | None = None,
@@ -84,8 +85,35 @@ class RefCall0(Protocol[R_co]):
     ) -> Coroutine[Any, Any, None]: ...
 
 
+class ActionCall(RefCall[P_contra, R_co], Protocol[P_contra, R_co]):
+    """An action read off a value typed as the actor class: a reference as type checkers see it
+    without the roost.mypy plugin (a `RefCall`), or an actor instance, whose action is the method
+    itself, ``await Counter().add(payload, ctx)`` (the unit test of an action)."""
+
+    @overload
+    def __call__(
+        self, payload: P_contra, /, *, metadata: Mapping[str, str] | None = None
+    ) -> Coroutine[Any, Any, R_co]: ...
+    @overload
+    def __call__(self, payload: P_contra, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
+
+
+class ActionCall0(RefCall0[R_co], Protocol[R_co]):
+    """An `ActionCall` of an action that takes no payload: ``await ref.get()``, ``(ctx)`` on an
+    instance."""
+
+    @overload
+    def __call__(
+        self, /, *, metadata: Mapping[str, str] | None = None
+    ) -> Coroutine[Any, Any, R_co]: ...
+    @overload
+    def __call__(self, ctx: Context, /) -> Coroutine[Any, Any, Any]: ...
+
+
 class ActionDef(Generic[A, P, R]):
-    """An action taking a payload. Class access gives the descriptor (its `fn`, `mark`)."""
+    """An action taking a payload. Class access gives the descriptor (its `fn`, `mark`); access on
+    a value typed as the actor (an instance, a reference without roost.mypy) an `ActionCall`; on a
+    `Ref` (roost.mypy), a `RefCall[P, R]`."""
 
     takes_payload = True
 
@@ -101,7 +129,7 @@ class ActionDef(Generic[A, P, R]):
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: A, owner: type | None = None) -> RefCall[P, R]: ...
+    def __get__(self, obj: A, owner: type | None = None) -> ActionCall[P, R]: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
@@ -120,14 +148,15 @@ class ActionDef(Generic[A, P, R]):
 
 
 class ActionDef0(ActionDef[A, None, R]):
-    """An action without a payload."""
+    """An action without a payload: an `ActionCall0[R]` on the actor, a `RefCall0[R]` on a
+    `Ref`."""
 
     takes_payload = False
 
     @overload  # type: ignore[override]
     def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: A, owner: type | None = None) -> RefCall0[R]: ...
+    def __get__(self, obj: A, owner: type | None = None) -> ActionCall0[R]: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self

@@ -126,7 +126,10 @@ class ActorType:
     def has_action(self, action_name: str) -> bool:
         return action_name in self.actions or action_name in GET_STATE_ALIASES
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The type as `/v1/systems` lists it. Its typed classes' schemas are named by `names`
+        (`shape_schema.component_names` over every hosted type, as the OpenAPI document names
+        them), else over this type's classes alone."""
         out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
@@ -137,6 +140,8 @@ class ActorType:
             "max_mailbox": self.max_mailbox,
             "actions": sorted(self.actions),
         }
+        from roost.sdk.shape_schema import component_names, named, named_defs
+
         defs: dict[str, Any] = {}
         typed = {n: s for n in sorted(self.actions) if (s := self.actions[n].schemas(defs))}
         if isinstance(self.codec, TypedCodec):
@@ -144,8 +149,20 @@ class ActorType:
         if typed:
             out["action_schemas"] = typed
         if defs:
-            out["schemas"] = defs
+            names = component_names(defs) if names is None else names
+            out = named(out, names)
+            out["schemas"] = named_defs(defs, names)
         return out
+
+    def schemas(self, defs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The schemas of the classes its typed actions and state are made of, by class key
+        (`shape_schema.class_key`), added to `defs`."""
+        defs = {} if defs is None else defs
+        for n in sorted(self.actions):
+            self.actions[n].schemas(defs)
+        if isinstance(self.codec, TypedCodec):
+            self.codec.shape.schema(defs)
+        return defs
 
     @classmethod
     def from_class(cls, actor_cls: type) -> ActorType:

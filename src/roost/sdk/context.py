@@ -123,7 +123,8 @@ class Context:
     def ref(self, actor: type[A], name: str | None = None, *, system: str | None = None) -> A:
         """A typed reference to another actor, called as this actor (the callee sees it as
         ``ctx.caller``): ``await ctx.ref(Counter, "c-1").add(AddRequest(value=1))``. Its
-        ``.send()`` persists the call to run at once in the background (``delay_ms=0``)."""
+        ``.send()`` persists the call to run at once in the background (``delay_ms=0``). Typed as
+        the actor class; as `Ref[A]` with the roost.mypy plugin (see `ActorSystem.ref`)."""
         from roost.sdk.refs import make_ref, target_of
 
         return make_ref(actor, target_of(actor, name, system), _ContextBackend(self))

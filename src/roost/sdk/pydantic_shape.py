@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic
+from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema
 
+from roost.sdk.shape_schema import REF, class_key
 from roost.sdk.shapes import ShapeError
 
 
@@ -45,12 +47,27 @@ def load_model(cls: type[pydantic.BaseModel], data: Any, *, strict: bool) -> Any
         raise ShapeError("", "nested too deeply") from None
 
 
+class _KeyedSchema(GenerateJsonSchema):
+    """Pydantic's JSON schema with each class it gathers keyed by its core reference (which is
+    our `class_key`), not by a name that pydantic shortens when unique in this one schema: which
+    name a class gets is decided over a whole document (`shape_schema.component_names`)."""
+
+    def get_defs_ref(self, core_mode_ref: CoreModeRef) -> DefsRef:
+        core_ref, mode = core_mode_ref
+        key = DefsRef(core_ref if mode == "validation" else f"{core_ref}-{mode}")
+        self._prioritized_defsref_choices[key] = [key]  # the one choice: no shortening
+        return key
+
+
 def model_schema(cls: type[pydantic.BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
-    """A `$ref` to the model's JSON schema; it and the models it uses are added to `defs`."""
-    schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+    """A `$ref` to the model's JSON schema; it and the classes it uses are added to `defs`."""
+    schema = cls.model_json_schema(ref_template=REF + "{model}", schema_generator=_KeyedSchema)
     defs.update(schema.pop("$defs", {}))
-    defs[cls.__name__] = schema
-    return {"$ref": f"#/components/schemas/{cls.__name__}"}
+    if set(schema) == {"$ref"}:  # a recursive model: pydantic gathered it too
+        return schema
+    key = class_key(cls)
+    defs[key] = schema
+    return {"$ref": REF + key}
 
 
 def dump_model(value: pydantic.BaseModel) -> Any:

@@ -1,16 +1,25 @@
 """Typed references to actors: ``ref = system.ref(Counter, "c-1")``, then ``await ref.add(req)``.
 
-A reference is typed as the actor class itself, so mypy checks the action names, the payload
-types and the reply types of calls made through it (see `roost.sdk.actions`); at run time it is
-an `ActorRef` that turns attribute access into calls through a `RefBackend`: the in-process system,
-a node over HTTP, or the calling actor's context. Only actions can be used on a reference.
+At run time a reference is a `Ref[Counter]` (`make_ref`), whose only attributes are the actor's
+actions: it turns attribute access into calls through a `RefBackend` (the in-process system, a node
+over HTTP, or the calling actor's context), and any other name raises AttributeError.
+
+Type checkers see it two ways (see `roost.sdk.actions`):
+
+- as declared, the functions that make references (`ActorSystem.ref`, `roost.ref`, `Context.ref`)
+  return the actor class itself, so mypy and pyright check the action names, payload types and
+  reply types of calls through it; but not that a name is an action: Python's typing cannot map a
+  class's attributes to other types, so ``ref.state_type`` or a helper method passes;
+- with the mypy plugin (``plugins = ["roost.mypy"]``, see `roost.mypy`) they return `Ref[Counter]`,
+  ``ref.add`` is a `RefCall` typed from the action's payload and reply, and any other name is an
+  error, as it is at run time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from roost.sdk.actions import ActionDef
 from roost.sdk.shapes import Shape
@@ -63,21 +72,24 @@ def target_of(actor_cls: type, name: str | None, system: str | None) -> Target:
 
 
 def make_ref(actor_cls: type[A], target: Target, backend: RefBackend) -> A:
-    """A reference typed as `actor_cls` (see the module docstring)."""
-    return cast("A", ActorRef(actor_cls, target, backend))
+    """A `Ref` to an actor of class `actor_cls`, declared as an `actor_cls` (see the module
+    docstring); the roost.mypy plugin types the public functions that return it as `Ref[A]`."""
+    return cast("A", Ref(actor_cls, target, backend))
 
 
-class ActorRef:
-    """The run-time side of a typed reference."""
+class Ref(Generic[A]):
+    """A reference to an actor of class `A`: ``await ref.add(req)``, ``ref.add.delay(req, ms=5)``,
+    ``ref.add.send(req)``. It has no public attribute of its own, so every name is an action's."""
 
     __slots__ = ("_backend", "_cls", "_target")
 
-    def __init__(self, actor_cls: type, target: Target, backend: RefBackend) -> None:
+    def __init__(self, actor_cls: type[A], target: Target, backend: RefBackend) -> None:
         self._cls = actor_cls
         self._target = target
         self._backend = backend
 
     def __getattr__(self, attr: str) -> BoundRef:
+        # a reference annotated Ref[A] without roost.mypy: untyped; with it, a RefCall or an error
         member = getattr(self._cls, attr, None)
         if not isinstance(member, ActionDef):
             raise AttributeError(f"actor {self._cls.__qualname__} has no action {attr!r}")
@@ -88,13 +100,16 @@ class ActorRef:
         return f"ref({self._cls.__qualname__}, {t.actor!r}, system={t.system!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ActorRef) and (self._cls, self._target) == (
+        return isinstance(other, Ref) and (self._cls, self._target) == (
             other._cls,
             other._target,
         )
 
     def __hash__(self) -> int:
         return hash((self._cls, self._target))
+
+
+ActorRef = Ref  # its first name, still public in roost.sdk
 
 
 class BoundRef:
