@@ -21,7 +21,7 @@ from roost.errors import Forbidden
 from roost.node.config import NodeConfig
 from roost.node.node import Node
 from roost.sdk.refs import Ref
-from tests.conftest import free_port
+from tests.conftest import free_port, need
 from tests.sdk.typed_actors import Add, Counter, Order, Stock, Total, Warehouse
 
 SAMPLES = Path(__file__).parent / "mypy_samples"
@@ -222,10 +222,11 @@ PYRIGHT = shutil.which("pyright") or shutil.which("pyright", path=str(Path(sys.e
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install pyright)")
 def test_pyright_checks_names_payloads_and_replies_too() -> None:
     """pyright (no plugin there) sees references as plain mypy does: refs_plain.py has an error on
     each `# E:` line (pyright's own codes), on no other, so none on a `# passes:` line either."""
+    need(PYRIGHT is not None and shutil.which("node") is not None,
+         "pyright (a dev dependency) or node is not installed")  # fmt: skip
     assert PYRIGHT is not None
     out = subprocess.run(
         [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, str(SAMPLES / "refs_plain.py")],
