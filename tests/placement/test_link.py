@@ -293,6 +293,25 @@ async def test_a_reply_that_never_comes_is_a_timeout_with_unknown_outcome(
     assert [c["actor"] for c in host.calls] == ["x", "y"]
 
 
+async def test_a_long_wait_is_expired_by_the_connections_tick_and_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call that may wait longer than SWEPT_AFTER has no timer of its own: the connection's
+    keep-alive tick expires it (here every 50 ms, with every wait counting as long)."""
+    monkeypatch.setattr(link_mod, "REPLY_GRACE", 0.05)
+    monkeypatch.setattr(link_mod, "SWEPT_AFTER", 0.0)
+    monkeypatch.setattr(link_mod, "PING_EVERY", 0.05)
+    host = FakeHost(gates={"x": asyncio.Event()})  # never set
+    async with linked(host) as (_, fwd, b):
+        with pytest.raises(Timeout, match="outcome is unknown"):
+            await call(fwd, b, "x", timeout=0.1)
+        conn = fwd._links["b"]._conn
+        assert conn is not None and conn.expires == {} and conn.pending == {}
+        assert await call(fwd, b, "y") == {"actor": "y", "got": None}  # the link still works
+        assert conn.expires == {} and conn.pending == {}  # a reply clears its entry too
+    assert [c["actor"] for c in host.calls] == ["x", "y"]
+
+
 async def test_a_connection_cut_mid_call_is_unknown_outcome_then_the_link_reconnects() -> None:
     host = FakeHost(gates={"x": asyncio.Event()})
     async with linked(host) as (server, fwd, b):

@@ -49,6 +49,7 @@ LINK_TAG = "link"  # gossip tag: host:port of a member's peer link
 PING_EVERY = 1.0  # s between keep-alive pings on a connection
 DEAD_AFTER = 4.0  # s without a frame from the peer before its connection counts as cut
 REPLY_GRACE = 1.0  # s past a call's own deadline before the caller stops waiting (as over HTTP)
+SWEPT_AFTER = 5.0  # s: a call that may wait longer is expired by its connection's tick
 # s a departed member's counters are kept after its link is dropped: longer than any scrape
 # interval, so that its last counts (the calls lost as it went) are scraped before they go
 FORGET_AFTER = 300.0
@@ -70,6 +71,9 @@ class _ClientConn(asyncio.Protocol):
         self.reader = f.FrameReader(max_frame)
         self.transport: asyncio.Transport | None = None
         self.pending: dict[int, asyncio.Future[tuple[Any, bytes]]] = {}
+        # call id -> loop time after which its caller stops waiting; checked on each keep-alive
+        # tick (a timer per call cost more than the rest of the call's framing)
+        self.expires: dict[int, float] = {}
         self.welcomed: asyncio.Future[Any] = self.loop.create_future()
         self.writable = asyncio.Event()
         self.writable.set()
@@ -100,6 +104,7 @@ class _ClientConn(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(lost)
         self.pending.clear()
+        self.expires.clear()
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -124,6 +129,12 @@ class _ClientConn(asyncio.Protocol):
         if silent > DEAD_AFTER:
             self.abort(f"nothing heard for {silent:.1f}s")
             return
+        if self.expires:
+            for cid, at in [x for x in self.expires.items() if x[1] <= now]:
+                del self.expires[cid]
+                fut = self.pending.pop(cid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(TimeoutError())
         self.send(f.encode(f.PING, 0, None))
         self.timer = self.loop.call_later(PING_EVERY, self._tick)
 
@@ -222,11 +233,19 @@ class PeerLink:
         conn.pending[cid] = fut
         conn.send(f.encode(kind, cid, header, body))
         sent = loop.time()
-        handle = loop.call_later(timeout + REPLY_GRACE, _expire, fut)
+        wait = timeout + REPLY_GRACE
+        # A long wait is checked by the connection's tick (at most PING_EVERY late, past a grace
+        # of its own); a short one, which that lateness would double, gets a timer
+        handle = loop.call_later(wait, _expire, fut) if wait < SWEPT_AFTER else None
+        if handle is None:
+            conn.expires[cid] = sent + wait
         try:
             reply = await fut
         finally:
-            handle.cancel()
+            if handle is None:
+                conn.expires.pop(cid, None)
+            else:
+                handle.cancel()
             conn.pending.pop(cid, None)
         self._metrics.link_roundtrip.observe(loop.time() - sent)
         return reply

@@ -224,7 +224,13 @@ class Router:
         key = (system, actor)
         ring = self._rings.get(system) or self.ring_for(system)
         held: LeaseHeld | None = None
-        if key in rt.active or key in rt.pools or ring.owner(system, actor) == self.node_id:
+        owner: str | None = None
+        if (
+            key in rt.active
+            or key in rt.pools
+            or (owner := ring.owner(system, actor)) == self.node_id
+        ):
+            owner = None  # (the ring may change while the turn runs: look again if it fails)
             try:  # the common case: it is ours (pooled actors run wherever they are called)
                 return await rt.invoke(
                     system, actor, action, decoded(payload), parent=parent, metadata=metadata,
@@ -242,21 +248,28 @@ class Router:
                 )  # fmt: skip
             self.check_hosted(system)
         call = Call(system, actor, action, payload, parent, metadata, caller, dedupe)
-        return await self._route(call, hops, timeout, held)
+        return await self._route(call, hops, timeout, held, owner)
 
     async def _route(
-        self, call: Call, hops: int, timeout: float | None, held: LeaseHeld | None = None
+        self,
+        call: Call,
+        hops: int,
+        timeout: float | None,
+        held: LeaseHeld | None = None,
+        owner: str | None = None,
     ) -> Any:
-        """`held`: the fast path already found the lease taken; the first attempt starts there."""
+        """`held`: the fast path already found the lease taken; the first attempt starts there.
+        `owner`: the owner the fast path just found (same ring, no await since): not hashed
+        again for the first attempt."""
         budget = self.request_timeout if timeout is None else timeout
         start = self.clock()
         deadline = start + budget
         delay = BACKOFF_START
         while True:
             try:
-                return await self._attempt(call, hops, deadline, held)
+                return await self._attempt(call, hops, deadline, held, owner)
             except _Retry as r:
-                held = None
+                held, owner = None, None
                 reason = str(r)
                 if hops:
                     # A forwarded call: hand it back now, and its entry node waits and starts
@@ -280,11 +293,17 @@ class Router:
             # attempt has the whole hop budget
 
     async def _attempt(
-        self, call: Call, hops: int, deadline: float, held: LeaseHeld | None = None
+        self,
+        call: Call,
+        hops: int,
+        deadline: float,
+        held: LeaseHeld | None = None,
+        owner: str | None = None,
     ) -> Any:
         rt = self.runtime
         system, actor = call.system, call.actor
-        owner = self.ring_for(system).owner(system, actor)
+        if owner is None:
+            owner = self.ring_for(system).owner(system, actor)
         if held is None and ((system, actor) in rt.active or owner == self.node_id):
             try:
                 return await rt.invoke(
