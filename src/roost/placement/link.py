@@ -130,7 +130,7 @@ class _ClientConn(asyncio.Protocol):
             self.abort(f"nothing heard for {silent:.1f}s")
             return
         if self.expires:
-            for cid, at in [x for x in self.expires.items() if x[1] <= now]:
+            for cid in [c for c, at in self.expires.items() if at <= now]:
                 del self.expires[cid]
                 fut = self.pending.pop(cid, None)
                 if fut is not None and not fut.done():
