@@ -140,8 +140,7 @@ class _ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()
-        rx, key = self.received, self.key
-        rx[key] = rx.get(key, 0) + len(data)
+        Metrics.bump(self.received, self.key, len(data))
         try:
             for frame in self.reader.feed(data):
                 self._dispatch(frame)
@@ -174,8 +173,7 @@ class _ClientConn(asyncio.Protocol):
             out, self.out = self.out, []
             data = out[0] if len(out) == 1 else b"".join(out)
             self.transport.write(data)
-            tx, key = self.sent, self.key
-            tx[key] = tx.get(key, 0) + len(data)
+            Metrics.bump(self.sent, self.key, len(data))
 
 
 class _Denied(Exception):
@@ -478,9 +476,8 @@ class LinkForwarder:
         finally:
             link.inflight -= 1
             if outcome is not None:
-                calls = self._metrics.link_calls
-                key = (link.member_id, "call" if kind == f.CALL else "broadcast", outcome)
-                calls[key] = calls.get(key, 0) + 1
+                what_kind = "call" if kind == f.CALL else "broadcast"
+                Metrics.bump(self._metrics.link_calls, (link.member_id, what_kind, outcome))
 
     async def get_json(self, member: Member, path: str, timeout: float) -> Any:
         return await self.http.get_json(member, path, timeout)

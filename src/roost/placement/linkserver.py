@@ -166,8 +166,7 @@ class _ServerConn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.peer = str(transport.get_extra_info("peername"))
         self.server.conns.add(self)
-        accepted = self.server.metrics.link_accepted
-        accepted[()] = accepted.get((), 0) + 1
+        Metrics.bump(self.server.metrics.link_accepted, ())
         if self.server.mutual and not transport.get_extra_info("peercert"):
             self.refuse("a client certificate signed by --tls-ca is required", "auth", auth=True)
             return
@@ -229,8 +228,7 @@ class _ServerConn(asyncio.Protocol):
         return "frame"
 
     def _count(self, reason: str) -> None:
-        refused = self.server.metrics.link_refused
-        refused[(reason,)] = refused.get((reason,), 0) + 1
+        Metrics.bump(self.server.metrics.link_refused, (reason,))
 
     def _dispatch(self, frame: f.Frame) -> None:
         kind = frame.kind
