@@ -35,14 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cluster import activate
-from bench.common import (
-    Scale,
-    cpu_seconds,
-    cycling_lua,
-    summary,
-    wrk_finish,
-    wrk_start,
-)
+from bench.common import Scale, cpu_seconds, cycling_lua, summary, wrk_finish, wrk_start
 from bench.nodes import SYSTEM, Cluster, NodeProc, actor_path, get_json
 from roost.node.clientring import ClientRing
 
