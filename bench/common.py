@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def summarize_runs(runs: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
 
 
 _PORTS = random.Random()
-_HANDED: set[int] = set()
+_RECENT: deque[int] = deque(maxlen=512)  # handed out lately, maybe not bound yet: not again
 
 
 def free_port() -> int:
@@ -66,7 +67,7 @@ def free_port() -> int:
     node of a 20-node run exit with "address already in use"."""
     while True:
         port = _PORTS.randrange(20_000, 32_000)
-        if port in _HANDED:
+        if port in _RECENT:
             continue
         with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             try:
@@ -74,7 +75,7 @@ def free_port() -> int:
                 udp.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        _HANDED.add(port)
+        _RECENT.append(port)
         return port
 
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port
 from roost.membership import (
     MemberStatus,
     MemberView,
@@ -42,18 +42,6 @@ SECRET = "bench-membership-secret-0123456789"
 SERF_BIN = os.environ.get("ROOST_SERF_BIN", "serf")
 CRASH_RUNS = 5
 CONVERGE_RUNS = 3
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 def _settings(node_id: str, port: int, seed: str) -> SerfSettings:
@@ -78,10 +66,10 @@ async def _until(node: SerfMembership, predicate: Callable[[MemberView], bool]) 
 
 
 async def _cluster(n: int) -> tuple[list[SerfMembership], float]:
-    first = _free_port()
+    first = free_port()
     seed = f"127.0.0.1:{first}"
     nodes = [SerfMembership(_settings("b1", first, seed))]
-    nodes += [SerfMembership(_settings(f"b{i}", _free_port(), seed)) for i in range(2, n + 1)]
+    nodes += [SerfMembership(_settings(f"b{i}", free_port(), seed)) for i in range(2, n + 1)]
 
     async def start(node: SerfMembership) -> None:
         await node.start()
@@ -121,7 +109,7 @@ async def detect_crash(tmp: Path, run: int) -> float:
     observer = nodes[0]
     name = f"victim{run}"
     victim = SerfAgent(
-        _settings(name, _free_port(), observer.settings.seeds[0]),
+        _settings(name, free_port(), observer.settings.seeds[0]),
         tmp / name,
         rpc_token=rpc_token(SECRET),
         keys=[gossip_key(SECRET)],

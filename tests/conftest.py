@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
+from collections import deque
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
@@ -62,10 +64,27 @@ def key() -> str:
     return generate_key()
 
 
+_PORTS = random.Random()
+_RECENT: deque[int] = deque(maxlen=512)  # handed out lately, maybe not bound yet: not again
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both TCP and UDP on 127.0.0.1 (serf gossips on both), below Linux's
+    ephemeral range (32768-60999): a port from that range can be taken between this check and
+    the server's bind by any outgoing connection (a statestore client, a serf agent), which made
+    a serf agent of a real-process test fail with "address already in use"."""
+    while True:
+        port = _PORTS.randrange(20_000, 32_000)
+        if port in _RECENT:
+            continue
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _RECENT.append(port)
+        return port
 
 
 @pytest.fixture

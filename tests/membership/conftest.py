@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from roost.membership import MemberView, SerfMembership, SerfSettings
-from tests.conftest import need
+from tests.conftest import free_port, need
 
 SERF_BIN = os.environ.get("ROOST_SERF_BIN", "serf")
 SECRET = "membership-test-secret-0123456789"
@@ -34,21 +33,6 @@ def _require_serf(request: pytest.FixtureRequest) -> None:
         serf_path() is not None,
         f"serf binary {SERF_BIN!r} not found: apt-get install serf (or set ROOST_SERF_BIN)",
     )
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (serf gossips on both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 class Watch:
